@@ -1,0 +1,100 @@
+"""Live state of prodready.webstack.base, and its refusal of bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import assert_refused, role_play, run_play, unit_journal
+
+FIXTURES = Path(__file__).resolve().parents[3] / "tests" / "fixtures"
+
+
+def test_packages_installed(host: Any) -> None:
+    for name in ("acl", "curl", "jq", "sudo", "chrony", "unattended-upgrades", "tree"):
+        assert host.package(name).is_installed, name
+
+
+def test_time_zone_and_locale(host: Any) -> None:
+    assert host.file("/etc/localtime").linked_to.endswith("/Europe/Berlin")
+    assert host.check_output("date +%Z") in {"CET", "CEST"}
+    assert "LANG=en_US.UTF-8" in host.file("/etc/default/locale").content_string
+    assert "en_US.utf8" in host.check_output("locale -a")
+
+
+def test_chrony_runs_with_configured_sources(host: Any) -> None:
+    assert host.service("chrony").is_running, unit_journal(host, "chrony")
+    assert host.service("chrony").is_enabled
+    sources = host.check_output("chronyc -n sources")
+    assert "127.0.0.1" in sources
+    assert "pool.ntp.org" not in host.check_output("chronyc -n sourcestats; grep -E '^(pool|server)' /etc/chrony/chrony.conf || true")
+
+
+def test_unattended_upgrades_take_security_updates_only(host: Any) -> None:
+    periodic = host.check_output("apt-config dump APT::Periodic")
+    assert 'APT::Periodic::Unattended-Upgrade "1";' in periodic
+    assert 'APT::Periodic::Update-Package-Lists "1";' in periodic
+    assert host.service("apt-daily-upgrade.timer").is_running
+    codename = host.system_info.codename
+    dry_run = host.run("unattended-upgrade --dry-run --debug 2>&1 | grep -m1 'Allowed origins are'")
+    assert f"codename={codename}-security" in dry_run.stdout, dry_run.stdout
+    assert f"codename={codename},label=Debian," not in dry_run.stdout  # point releases are not automatic
+
+
+def test_journal_is_persistent_and_capped(host: Any) -> None:
+    config = host.check_output("systemd-analyze cat-config systemd/journald.conf")
+    assert "Storage=persistent" in config and "SystemMaxUse=200M" in config
+    assert host.run("find /var/log/journal -name 'system*.journal' | grep -q .").rc == 0
+    assert host.service("systemd-journald").is_running
+
+
+def test_extra_ca_is_trusted(host: Any) -> None:
+    pem = (FIXTURES / "test-ca.crt").read_text().strip().splitlines()
+    bundle = host.file("/etc/ssl/certs/ca-certificates.crt").content_string
+    assert pem[1] in bundle
+    verify = host.run("openssl verify /usr/local/share/ca-certificates/prodready-test-ca.crt")
+    assert verify.rc == 0 and verify.stdout.strip().endswith("OK"), verify.stderr
+
+
+def test_service_account(host: Any) -> None:
+    user = host.user("app")
+    assert user.exists and user.shell == "/usr/sbin/nologin" and user.home == "/srv/app"
+    assert user.password in {"!", "*", "!*"}
+    home = host.file("/srv/app")
+    assert home.is_directory and home.user == "app" and home.mode == 0o750
+    assert "app  hard  nofile  65536" in host.file("/etc/security/limits.d/60-prodready.conf").content_string
+
+
+def test_admin_account_has_key_and_sudo(host: Any) -> None:
+    user = host.user("deploy")
+    assert user.exists and "sudo" in user.groups
+    assert host.check_output("passwd -S deploy").split()[1] == "L"
+    keys = host.file("/home/deploy/.ssh/authorized_keys")
+    assert keys.mode == 0o600 and keys.user == "deploy"
+    assert (FIXTURES / "ssh" / "id_ed25519.pub").read_text().split()[1] in keys.content_string
+    assert "(ALL : ALL) NOPASSWD: ALL" in host.check_output("sudo -l -U deploy")
+    assert host.run("visudo -c").rc == 0
+
+
+BAD_INPUT = [
+    pytest.param({"base_apt_upgrade": "sometimes"}, ["base_apt_upgrade", "sometimes"], id="choice"),
+    pytest.param({"base_swap_file_size_mb": "lots"}, ["base_swap_file_size_mb"], id="type"),
+    pytest.param({"base_timezone": "Mars/Olympus Mons"}, ["base_timezone must be a tz name"], id="timezone"),
+    pytest.param({"base_ca_certificates": [{"name": "corp", "content": "not a certificate"}]},
+                 ["base_ca_certificates[0]", "PEM certificate"], id="ca-not-pem"),
+    pytest.param({"base_admin_users": [{"name": "alice"}]}, ["base_admin_users[0] (alice)", "ssh_authorized_keys"],
+                 id="admin-without-key"),
+    pytest.param({"ansible_facts": {"distribution": "Fedora", "distribution_major_version": "40"}},
+                 ["Unsupported platform Fedora-40"], id="distribution"),
+]
+
+
+@pytest.mark.parametrize("bad_vars, needles", BAD_INPUT)
+def test_bad_input_stops_before_any_change(host: Any, bad_vars: dict[str, Any], needles: list[str]) -> None:
+    name = host.backend.hostname
+    if not name.endswith("debian12"):
+        pytest.skip("input validation is platform-independent: checked once")
+    result = run_play(role_play("base"), limit=name, extra_vars=bad_vars)
+    assert_refused(result, name, *needles)

@@ -1,0 +1,94 @@
+"""Helpers shared by the Molecule scenarios' testinfra tests.
+
+`run_play` runs a throw-away playbook against one of the scenario's live containers with the
+scenario's inventory, so bad-input tests exercise the real roles on the real host and can
+assert that the play stopped before changing anything.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+PROJECT = Path(__file__).resolve().parents[1]
+VENV_COLLECTIONS = sorted(PROJECT.glob(".venv/lib/python3.*/site-packages/ansible_collections"))
+
+
+@dataclass(frozen=True)
+class PlayResult:
+    rc: int
+    output: str
+
+    def recap(self, host: str) -> dict[str, int]:
+        """Counters of the PLAY RECAP line for host (ok, changed, failed, ...)."""
+        match = re.search(rf"^{re.escape(host)}\s+:(.*)$", self.output, re.MULTILINE)
+        assert match, f"no PLAY RECAP line for {host}:\n{self.output[-3000:]}"
+        return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", match.group(1))}
+
+
+def run_play(plays: list[dict[str, Any]] | Path, limit: str, extra_vars: dict[str, Any] | None = None,
+             check: bool = False, env_extra: dict[str, str] | None = None) -> PlayResult:
+    """Run `plays` (a playbook as data, or a playbook file) against `limit` in the scenario's inventory."""
+    inventory = os.environ.get("MOLECULE_INVENTORY_FILE")
+    if not inventory:
+        pytest.skip("MOLECULE_INVENTORY_FILE is not set: run through molecule verify")
+    env = dict(os.environ)
+    env["ANSIBLE_COLLECTIONS_PATH"] = ":".join([str(PROJECT / ".collections"), *map(str, VENV_COLLECTIONS)])
+    env["ANSIBLE_NOCOLOR"] = "1"
+    env.pop("ANSIBLE_CALLBACKS_ENABLED", None)  # keep the output to the default callback
+    env.update(env_extra or {})
+    with tempfile.TemporaryDirectory() as tmp:
+        if isinstance(plays, Path):
+            playbook = plays
+        else:
+            playbook = Path(tmp) / "play.yml"
+            playbook.write_text(yaml.safe_dump(plays))
+        cmd = ["ansible-playbook", "-i", inventory, "--limit", limit, str(playbook)]
+        if extra_vars:
+            varfile = Path(tmp) / "vars.yml"
+            varfile.write_text(yaml.safe_dump(extra_vars))
+            cmd += ["-e", f"@{varfile}"]
+        if check:
+            cmd += ["--check", "--diff"]
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, check=False)
+    return PlayResult(proc.returncode, proc.stdout + proc.stderr)
+
+
+def role_play(role: str, role_vars: dict[str, Any] | None = None, tasks_from: str = "main") -> list[dict[str, Any]]:
+    """A one-play playbook that includes a role of this collection."""
+    return [{
+        "name": f"Exercise {role}",
+        "hosts": "all",
+        "become": True,
+        "gather_facts": True,
+        "tasks": [{
+            "name": f"Run {role}",
+            "ansible.builtin.include_role": {"name": f"prodready.webstack.{role}", "tasks_from": tasks_from},
+            "vars": role_vars or {},
+        }],
+    }]
+
+
+def assert_refused(result: PlayResult, host: str, *needles: str) -> None:
+    """The play failed on host, said every needle, and changed nothing."""
+    tail = result.output[-3000:]
+    if result.rc == 0:
+        pytest.fail(f"play succeeded but should have been refused:\n{tail}")
+    missing = [needle for needle in needles if needle not in result.output]
+    if missing:
+        pytest.fail(f"{missing} not in the output:\n{tail}")
+    counters = result.recap(host)
+    assert counters.get("failed") == 1 and counters.get("changed") == 0, counters
+
+
+def unit_journal(host: Any, unit: str, lines: int = 30) -> str:
+    """The unit's recent journal, to print when a service assertion fails."""
+    return host.run(f"journalctl -u {unit} -n {lines} --no-pager").stdout
