@@ -92,3 +92,14 @@ def assert_refused(result: PlayResult, host: str, *needles: str) -> None:
 def unit_journal(host: Any, unit: str, lines: int = 30) -> str:
     """The unit's recent journal, to print when a service assertion fails."""
     return host.run(f"journalctl -u {unit} -n {lines} --no-pager").stdout
+
+
+def assert_role_refuses(host: Any, role: str, bad_vars: dict[str, Any], needles: list[str],
+                        tasks_from: str = "main") -> None:
+    """Run `role` with `bad_vars` on the Debian 12 container: it must stop, say every needle,
+    and change nothing. Input validation is platform-independent, so other hosts skip."""
+    name = host.backend.hostname
+    if not name.endswith("debian12"):
+        pytest.skip("input validation is platform-independent: checked on debian12 only")
+    result = run_play(role_play(role, tasks_from=tasks_from), limit=name, extra_vars=bad_vars)
+    assert_refused(result, name, *needles)

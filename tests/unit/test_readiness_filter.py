@@ -2,24 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-from types import ModuleType
-
 import pytest
 
-PLUGIN = Path(__file__).resolve().parents[2] / "plugins" / "filter" / "readiness.py"
+from conftest import load_plugin
 
-
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("readiness", PLUGIN)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-readiness = _load()
+readiness = load_plugin("filter", "readiness")
 
 
 def test_counts_and_failures() -> None:
