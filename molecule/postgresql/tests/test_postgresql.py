@@ -1,0 +1,254 @@
+"""Live state of prodready.webstack.postgresql, and its refusal of bad input.
+
+postgresql-debian12 runs PostgreSQL 15 directly (tuned for 4096 MiB / 2 cores), postgresql-debian13
+PostgreSQL 17 behind PgBouncer (2048 MiB / 4 cores); see molecule.yml.
+"""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import assert_role_refuses, role_play, run_play, unit_journal
+
+FIXTURES = Path(__file__).resolve().parents[3] / "tests" / "fixtures" / "postgresql"
+APP_PASSWORD = (FIXTURES / "app.password").read_text().strip()
+REPORT_PASSWORD = (FIXTURES / "report.password").read_text().strip()
+
+# pgtune's values for each host's tuning inputs (plugins/filter/pgtune.py, checked in tests/unit/test_pgtune.py).
+TUNED = {
+    "debian12": {"shared_buffers": "1GB", "effective_cache_size": "3GB", "maintenance_work_mem": "256MB",
+                 "work_mem": "5041kB", "max_connections": "200", "wal_buffers": "16MB", "max_worker_processes": "8"},
+    "debian13": {"shared_buffers": "512MB", "effective_cache_size": "1536MB", "maintenance_work_mem": "128MB",
+                 "work_mem": "4MB", "max_connections": "200", "wal_buffers": "16MB", "max_worker_processes": "4",
+                 "max_parallel_workers_per_gather": "2", "max_parallel_workers": "4",
+                 "max_parallel_maintenance_workers": "2"},
+}
+COMMON = {"min_wal_size": "1GB", "max_wal_size": "4GB", "checkpoint_completion_target": "0.9",
+          "random_page_cost": "1.1", "effective_io_concurrency": "200", "huge_pages": "off", "jit": "off",
+          "wal_compression": "lz4", "password_encryption": "scram-sha-256",
+          "shared_preload_libraries": "pg_stat_statements", "log_min_duration_statement": "500ms", "log_lock_waits": "on"}
+
+
+def short(host: Any) -> str:
+    return host.backend.hostname.rsplit("-", 1)[-1]
+
+
+def version(host: Any) -> str:
+    return "15" if short(host) == "debian12" else "17"
+
+
+def own_ip(host: Any) -> str:
+    return host.check_output("hostname -I").split()[0]
+
+
+def sql(host: Any, query: str, db: str = "postgres") -> str:
+    """A query as the postgres superuser over the socket (peer)."""
+    return host.check_output(f"cd /tmp && runuser -u postgres -- psql -X -At -d {db} -c {shlex.quote(query)}")
+
+
+def login(host: Any, user: str, password: str, query: str = "SELECT current_user", addr: str = "127.0.0.1",
+          port: int = 5432, db: str = "app") -> Any:
+    """A password login over TCP, the way the application connects."""
+    return host.run(f"PGPASSWORD={shlex.quote(password)} PGCONNECT_TIMEOUT=5 psql -X -At -h {addr} -p {port} "
+                    f"-U {user} -d {db} -c {shlex.quote(query)}")
+
+
+def test_server_runs_the_expected_major(host: Any) -> None:
+    unit = f"postgresql@{version(host)}-main"
+    assert host.service(unit).is_running, unit_journal(host, unit)
+    assert host.service(unit).is_enabled
+    assert sql(host, "SHOW server_version_num")[:2] == version(host)
+    assert sql(host, "SELECT pg_encoding_to_char(encoding) || ' ' || datcollate FROM pg_database WHERE datname = 'app'") \
+        == "UTF8 C.UTF-8"
+    assert sql(host, "SHOW data_checksums") == "on"
+
+
+def test_settings_come_from_the_drop_in_with_pgtune_values(host: Any) -> None:
+    expected = TUNED[short(host)] | COMMON
+    live = {name: sql(host, f"SHOW {name}") for name in expected}
+    assert live == expected
+    source = sql(host, "SELECT sourcefile FROM pg_settings WHERE name = 'shared_buffers'")
+    assert source == f"/etc/postgresql/{version(host)}/main/conf.d/90-prodready.conf"
+    assert sql(host, "SELECT count(*) FROM pg_settings WHERE pending_restart") == "0"
+    assert host.file(f"/var/lib/postgresql/{version(host)}/main/postgresql.auto.conf").content_string.count("=") == 0
+
+
+def test_listens_on_localhost_and_the_private_address_only(host: Any) -> None:
+    assert sql(host, "SHOW listen_addresses") == f"localhost,{own_ip(host)}"
+    assert host.socket(f"tcp://{own_ip(host)}:5432").is_listening
+    assert not host.socket("tcp://0.0.0.0:5432").is_listening
+
+
+def test_app_logs_in_over_tcp_with_its_password(host: Any) -> None:
+    result = login(host, "app", APP_PASSWORD)
+    assert result.rc == 0 and result.stdout.strip() == "app", result.stderr
+
+
+def test_wrong_password_is_refused(host: Any) -> None:
+    result = login(host, "app", "not-the-password-at-all")
+    assert result.rc != 0 and 'password authentication failed for user "app"' in result.stderr, result.stderr
+
+
+def test_pg_hba_allows_listed_sources_only(host: Any) -> None:
+    """From the container's own address: app is listed for it, report is not (loopback only)."""
+    ip = own_ip(host)
+    allowed = login(host, "app", APP_PASSWORD, addr=ip)
+    assert allowed.rc == 0 and allowed.stdout.strip() == "app", allowed.stderr
+    refused = login(host, "report", REPORT_PASSWORD, addr=ip)
+    assert refused.rc != 0 and f'no pg_hba.conf entry for host "{ip}", user "report"' in refused.stderr, refused.stderr
+    # report may use app over loopback (connect_users); PUBLIC lost CONNECT on app.
+    assert login(host, "report", REPORT_PASSWORD).rc == 0
+    acl = sql(host, "SELECT datacl::text FROM pg_database WHERE datname = 'app'")
+    assert "report=c/" in acl and "{=" not in acl and ",=" not in acl, acl
+
+
+def test_no_trust_and_scram_everywhere(host: Any) -> None:
+    assert sql(host, "SELECT count(*) FROM pg_hba_file_rules WHERE auth_method = 'trust' OR error IS NOT NULL") == "0"
+    assert sql(host, "SELECT string_agg(DISTINCT auth_method, ',' ORDER BY auth_method) FROM pg_hba_file_rules") \
+        == "peer,reject,scram-sha-256"
+    prefixes = sql(host, "SELECT string_agg(rolname || ':' || left(rolpassword, 14), ',' ORDER BY rolname) "
+                         "FROM pg_authid WHERE rolname IN ('app', 'report')")
+    assert prefixes == "app:SCRAM-SHA-256$,report:SCRAM-SHA-256$"
+    assert host.file(f"/etc/postgresql/{version(host)}/main/pg_hba.conf").mode == 0o640
+
+
+def test_timeouts_are_set_for_the_app_role(host: Any) -> None:
+    query = ("SELECT current_setting('statement_timeout') || ' ' || current_setting('lock_timeout') || ' ' "
+             "|| current_setting('idle_in_transaction_session_timeout')")
+    assert login(host, "app", APP_PASSWORD, query).stdout.strip() == "30s 10s 1min"
+    assert login(host, "report", REPORT_PASSWORD, "SHOW statement_timeout").stdout.strip() == "2min"
+
+
+def test_slow_statements_are_logged_and_counted(host: Any) -> None:
+    log = f"/var/log/postgresql/postgresql-{version(host)}-main.log"
+    assert login(host, "app", APP_PASSWORD, "SELECT pg_sleep(0.6) AS prodready_slow_probe").rc == 0
+    assert "prodready_slow_probe" in host.check_output(f"grep -a 'duration: ' {log} | tail -n 5")
+    assert sql(host, "SELECT count(*) FROM pg_extension WHERE extname = 'pg_stat_statements'", db="app") == "1"
+    calls = sql(host, "SELECT sum(calls) FROM pg_stat_statements WHERE query LIKE '%prodready_slow_probe%'", db="app")
+    assert int(calls or 0) >= 1
+
+
+def test_database_url_works(host: Any) -> None:
+    """The fact the app role will use; through PgBouncer on debian13."""
+    url = host.file("/root/.database_url").content_string.strip()
+    port = 6432 if short(host) == "debian13" else 5432
+    assert url.startswith("postgresql://app:") and url.endswith(f"@{own_ip(host)}:{port}/app")
+    result = host.run(f"psql -X -At {shlex.quote(url)} -c 'SELECT current_user'")
+    assert result.rc == 0 and result.stdout.strip() == "app", result.stderr
+
+
+def test_pgbouncer_pools_with_scram(host: Any) -> None:
+    if short(host) != "debian13":
+        assert not host.package("pgbouncer").is_installed
+        pytest.skip("PgBouncer is enabled on debian13 only")
+    assert host.service("pgbouncer").is_running, unit_journal(host, "pgbouncer")
+    ini = host.file("/etc/pgbouncer/pgbouncer.ini").content_string
+    assert "pool_mode = transaction" in ini and "auth_type = hba" in ini
+    userlist = host.file("/etc/pgbouncer/userlist.txt")
+    assert userlist.mode == 0o640 and '"app" "SCRAM-SHA-256$' in userlist.content_string
+    assert APP_PASSWORD not in userlist.content_string
+    through = login(host, "app", APP_PASSWORD, "SHOW statement_timeout", port=6432)
+    assert through.rc == 0 and through.stdout.strip() == "30s", through.stderr
+    wrong = login(host, "app", "not-the-password-at-all", port=6432)
+    assert wrong.rc != 0 and "authentication failed" in wrong.stderr, wrong.stderr
+    refused = login(host, "report", REPORT_PASSWORD, addr=own_ip(host), port=6432)
+    assert refused.rc != 0, "PgBouncer let report in from a source only app is listed for"
+
+
+def start_time(host: Any) -> str:
+    return sql(host, "SELECT pg_postmaster_start_time()")
+
+
+def test_reload_only_change_keeps_the_server_running(host: Any) -> None:
+    """A reload-only change is applied without restart; a restart-only one waits when restarts are not allowed."""
+    name = host.backend.hostname
+    if not name.endswith("debian12"):
+        pytest.skip("restart handling is platform-independent: checked once")
+    before = start_time(host)
+    changed = run_play(role_play("postgresql"), limit=name, extra_vars={
+        "postgresql_log_min_duration_statement": "250ms",
+        "postgresql_allow_restart": False,
+        "postgresql_settings_overrides": {"max_connections": 150}})
+    try:
+        assert changed.rc == 0, changed.output[-3000:]
+        assert sql(host, "SHOW log_min_duration_statement") == "250ms"
+        assert start_time(host) == before
+        assert sql(host, "SELECT string_agg(name, ',') FROM pg_settings WHERE pending_restart") == "max_connections"
+        assert "RESTART PENDING" in changed.output and "max_connections" in changed.output
+    finally:
+        restored = run_play(role_play("postgresql"), limit=name)
+    assert restored.rc == 0 and restored.recap(name)["failed"] == 0, restored.output[-3000:]
+    assert sql(host, "SHOW log_min_duration_statement") == "500ms"
+    assert sql(host, "SELECT count(*) FROM pg_settings WHERE pending_restart") == "0"
+    assert start_time(host) == before
+
+
+def test_readiness_items_pass(host: Any) -> None:
+    """tasks/verify.yml, as playbooks/verify.yml runs it, records seven passing items."""
+    name = host.backend.hostname
+    play = role_play("postgresql", tasks_from="verify")
+    play[0]["tasks"].append({
+        "name": "Every postgresql readiness item passed",
+        "ansible.builtin.assert": {
+            "that": ["prodready_readiness | length == 7",
+                     "prodready_readiness | rejectattr('passed') | list | length == 0"],
+            "fail_msg": "{{ prodready_readiness | rejectattr('passed') | list }}"},
+    })
+    result = run_play(play, limit=name)
+    assert result.rc == 0 and result.recap(name)["changed"] == 0, result.output[-3000:]
+
+
+def _facts(distribution: str = "Debian", major: str = "12") -> dict[str, Any]:
+    return {"distribution": distribution, "distribution_major_version": major, "distribution_release": "bookworm",
+            "memtotal_mb": 4096, "processor_vcpus": 2, "default_ipv4": {"address": "172.17.0.2"},
+            "virtualization_role": "guest", "virtualization_type": "docker"}
+
+
+def _user(password: str | None) -> dict[str, Any]:
+    return {"postgresql_users": [{"name": "app"} | ({"password": password} if password is not None else {})]}
+
+
+BAD_INPUT = [
+    pytest.param(_user("short-password"), ["postgresql_users: app has no password, one shorter than",
+                                           "postgresql_min_password_length (16"], id="weak-password"),
+    pytest.param(_user(None), ["postgresql_users: app has no password"], id="missing-password"),
+    pytest.param(_user("CHANGE-ME-vault-placeholder-value"), ["postgresql_users: app", "vault.example.yml placeholder"],
+                 id="placeholder-password"),
+    pytest.param({"postgresql_databases": [{"name": "app", "extensions": ["postgis_fake"]}]},
+                 ["postgresql_databases[0] (app)", "unknown: postgis_fake"], id="unknown-extension"),
+    pytest.param({"postgresql_hba_entries": [{"sources": ["10.0.0.0/33"]}]},
+                 ["postgresql_hba_entries[0].sources", "10.0.0.0/33"], id="bad-cidr"),
+    pytest.param({"postgresql_hba_entries": [{"sources": ["10.0.0.0/8"], "method": "trust"}]},
+                 ["method", "trust", "postgresql_hba_entries"], id="trust-method"),
+    pytest.param({"postgresql_version": "16"}, ["postgresql_version=16", "postgresql_pgdg_enabled"], id="version-without-pgdg"),
+    pytest.param({"postgresql_pgdg_enabled": True}, ["postgresql_version=(empty)"], id="pgdg-without-version"),
+    pytest.param({"postgresql_listen_addresses": ["db.example.com"]},
+                 ["postgresql_listen_addresses", "db.example.com"], id="listen-name"),
+    pytest.param({"postgresql_tune_profile": "webscale"}, ["postgresql_tune_profile", "webscale"], id="profile-choice"),
+    pytest.param({"ansible_facts": _facts("Ubuntu", "20")}, ["Unsupported platform Ubuntu-20"], id="platform"),
+]
+
+
+@pytest.mark.parametrize("bad_vars, needles", BAD_INPUT)
+def test_bad_input_stops_before_any_change(host: Any, bad_vars: dict[str, Any], needles: list[str]) -> None:
+    assert_role_refuses(host, "postgresql", bad_vars, needles)
+
+
+def test_pgdg_repository_in_check_mode(host: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """PGDG cannot be reached here: check mode shows the repository the role would add, signed by the shipped key."""
+    name = host.backend.hostname
+    if not name.endswith("debian12"):
+        pytest.skip("checked once")
+    assert host.run("apt-get install -y -qq python3-debian").rc == 0  # deb822_repository cannot install it in check mode
+    monkeypatch.setenv("ANSIBLE_VERBOSITY", "1")  # print the module's result: the rendered repository
+    result = run_play(role_play("postgresql", tasks_from="pgdg"), limit=name, check=True,
+                      extra_vars={"postgresql_pgdg_enabled": True, "postgresql_version": "16"})
+    assert result.rc == 0, result.output[-3000:]
+    for needle in ("Suites: bookworm-pgdg", "URIs: https://apt.postgresql.org/pub/repos/apt", "BEGIN PGP PUBLIC KEY BLOCK"):
+        assert needle in result.output, result.output[-3000:]
+    assert result.recap(name)["changed"] >= 1
+    assert not host.file("/etc/apt/sources.list.d/pgdg.sources").exists
