@@ -43,6 +43,7 @@ def run_play(plays: list[dict[str, Any]] | Path, limit: str, extra_vars: dict[st
     env = dict(os.environ)
     env["ANSIBLE_COLLECTIONS_PATH"] = ":".join([str(PROJECT / ".collections"), *map(str, VENV_COLLECTIONS)])
     env["ANSIBLE_NOCOLOR"] = "1"
+    env["ANSIBLE_FORCE_COLOR"] = "0"  # molecule verify forces colour; recap() parses plain text
     env.pop("ANSIBLE_CALLBACKS_ENABLED", None)  # keep the output to the default callback
     env.update(env_extra or {})
     with tempfile.TemporaryDirectory() as tmp:
