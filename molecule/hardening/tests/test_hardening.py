@@ -155,6 +155,25 @@ def test_bad_input_stops_before_any_change(host: Any, bad_vars: dict[str, Any], 
     assert_role_refuses(host, "hardening", bad_vars, needles)
 
 
+def test_refuses_a_firewall_that_cuts_its_own_ssh_source(host: Any, tmp_path: Path) -> None:
+    """Over a real SSH connection from the Docker host, an SSH allow-list without the
+    controller's address is refused before anything changes."""
+    name = host.backend.hostname
+    if not name.endswith("debian12"):
+        pytest.skip("checked once")
+    key = tmp_path / "id_ed25519"
+    key.write_text(KEY.read_text())
+    key.chmod(0o600)
+    play = role_play("hardening", tasks_from="preflight")
+    ssh_vars = {"ansible_connection": "ssh", "ansible_host": container_ip(name), "ansible_user": "deploy",
+                "ansible_ssh_private_key_file": str(key),
+                "ansible_ssh_common_args": "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null"}
+    refused = run_play(play, limit=name, extra_vars={**ssh_vars, "hardening_firewall_ssh_sources": ["203.0.113.0/24"]})
+    assert_refused(refused, name, "hardening_firewall_ssh_sources (203.0.113.0/24) does not include")
+    allowed = run_play(play, limit=name, extra_vars={**ssh_vars, "hardening_firewall_ssh_sources": ["0.0.0.0/0"]})
+    assert allowed.rc == 0 and allowed.recap(name).get("changed") == 0, allowed.output[-3000:]
+
+
 def test_refuses_to_lock_out_its_own_ssh_connection(host: Any) -> None:
     """Connecting as root over SSH while root login is being disabled is refused up front."""
     name = host.backend.hostname

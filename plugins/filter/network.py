@@ -1,0 +1,53 @@
+"""Address filters for input validation (no netaddr needed: Python's ipaddress)."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+from typing import Any
+
+DOCUMENTATION = r"""
+name: invalid_networks
+short_description: The entries of a list that are not IPv4/IPv6 addresses or CIDR networks
+description:
+  - Returns the entries that C(ipaddress.ip_network(entry, strict=False)) rejects, so a
+    preflight assert can name them. Companion filter C(ip_in_networks) tells whether an address
+    lies in any of a list of networks.
+positional: _input
+options:
+  _input:
+    description: Addresses or CIDR networks.
+    type: list
+    elements: str
+    required: true
+"""
+
+
+def _network(entry: Any) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+    try:
+        return ipaddress.ip_network(str(entry).strip(), strict=False)
+    except ValueError:
+        return None
+
+
+def invalid_networks(entries: Iterable[Any]) -> list[str]:
+    """Entries that are neither an address nor a CIDR network."""
+    return [str(entry) for entry in entries if _network(entry) is None]
+
+
+def ip_in_networks(address: str, networks: Iterable[Any]) -> bool:
+    """Whether address lies in any of networks (entries that do not parse are ignored)."""
+    try:
+        ip = ipaddress.ip_address(str(address).strip())
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    return any(net is not None and ip.version == net.version and ip in net for net in map(_network, networks))
+
+
+class FilterModule:
+    """Ansible filter plugin entry point."""
+
+    def filters(self) -> dict[str, Any]:
+        return {"invalid_networks": invalid_networks, "ip_in_networks": ip_in_networks}
