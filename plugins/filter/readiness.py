@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 DOCUMENTATION = r"""
 name: readiness_report
@@ -48,7 +49,7 @@ def _table(rows: list[dict[str, Any]]) -> list[str]:
 
     def line(values: Iterable[str]) -> str:
         vals = list(values)
-        head = "  ".join(v.ljust(w) for v, w in zip(vals[:-1], widths))
+        head = "  ".join(v.ljust(w) for v, w in zip(vals[:-1], widths, strict=True))
         return f"{head}  {vals[-1]}".rstrip()
 
     return [line(headers), line("-" * w for w in widths + [8])] + [line(c) for c in cells]
