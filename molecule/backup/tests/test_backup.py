@@ -1,0 +1,240 @@
+"""Live behaviour of prodready.webstack.backup on top of prodready.webstack.postgresql.
+
+backup-debian12 runs PostgreSQL 15, backup-debian13 PostgreSQL 17; both back up the `app` database,
+/srv/app/media and copy each run to a local restic repository (/srv/restic-repo). See molecule.yml.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shlex
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import PROJECT, assert_refused, assert_role_refuses, run_play, unit_journal
+
+BACKUP_DIR = "/var/backups/prodready"
+SERVICE = "prodready-backup.service"
+RESTORE_TEST = "prodready-backup-restore-test.service"
+SCRIPT = "/usr/local/sbin/prodready-backup"
+LOCK = "/run/lock/prodready-backup.lock"
+METRICS = "/var/lib/prometheus/node-exporter/prodready_backup.prom"
+RESTORE_METRICS = "/var/lib/prometheus/node-exporter/prodready_backup_restore_test.prom"
+RESTIC = "restic -r /srv/restic-repo --password-file /etc/prodready/backup/restic.password --no-cache"
+RESTIC_PASSWORD = (PROJECT / "tests" / "fixtures" / "backup" / "restic.password").read_text().strip()
+RESTORE_PLAYBOOK: Path = PROJECT / "playbooks" / "restore.yml"
+
+
+def pg_unit(host: Any) -> str:
+    return "postgresql@15-main" if host.backend.hostname.endswith("debian12") else "postgresql@17-main"
+
+
+def sql(host: Any, query: str, db: str = "app") -> str:
+    return host.check_output(f"cd /tmp && runuser -u postgres -- psql -X -At -d {db} -c {shlex.quote(query)}")
+
+
+def metrics(host: Any, path: str = METRICS) -> dict[str, float]:
+    lines = host.file(path).content_string.splitlines()
+    return {name: float(value) for name, value in (line.split() for line in lines if line and not line.startswith("#"))}
+
+
+def latest(host: Any) -> str:
+    return host.check_output(f"readlink {BACKUP_DIR}/latest")
+
+
+def runs(host: Any) -> set[str]:
+    out = host.check_output(f"find {BACKUP_DIR} -mindepth 1 -maxdepth 1 -type d -name '20*' -printf '%f\\n'")
+    return set(out.split())
+
+
+def backup(host: Any) -> Any:
+    """Start the backup service and wait for it (a oneshot unit: systemctl start returns when it ends)."""
+    time.sleep(1.1)  # run directories are named by the second
+    return host.run(f"systemctl start {SERVICE}")
+
+
+def test_timers_are_scheduled(host: Any) -> None:
+    timers = host.check_output("systemctl list-timers --all --no-legend --no-pager")
+    for timer in ("prodready-backup.timer", "prodready-backup-restore-test.timer"):
+        line = next((x for x in timers.splitlines() if timer in x), "")
+        assert line and not line.startswith("n/a"), f"{timer} not scheduled:\n{timers}"
+        assert host.service(timer).is_enabled
+    assert "Persistent=true" in host.file("/etc/systemd/system/prodready-backup.timer").content_string
+
+
+def test_a_run_writes_a_verified_dump_and_metrics(host: Any) -> None:
+    before = metrics(host)["prodready_backup_last_run_timestamp_seconds"] if host.file(METRICS).exists else 0
+    result = backup(host)
+    assert result.rc == 0, unit_journal(host, SERVICE)
+    run = f"{BACKUP_DIR}/{latest(host)}"
+    listing = host.run(f"pg_restore --list {run}/app.dump")
+    assert listing.rc == 0 and "TABLE DATA public items" in listing.stdout, listing.stderr
+    assert "CREATE ROLE app" in host.file(f"{run}/globals.sql").content_string
+    assert host.run(f"cd {run} && sha256sum --quiet -c SHA256SUMS").rc == 0
+    assert sorted(host.file(run).listdir()) == ["SHA256SUMS", "app.dump", "files.tar.zst", "globals.sql"]
+    assert "srv/app/media/logo.txt" in host.check_output(f"tar --zstd -tf {run}/files.tar.zst")
+    assert host.file(BACKUP_DIR).mode == 0o700
+    m = metrics(host)
+    assert m["prodready_backup_last_status"] == 1
+    assert m["prodready_backup_last_run_timestamp_seconds"] > before
+    assert m["prodready_backup_last_success_timestamp_seconds"] == m["prodready_backup_last_run_timestamp_seconds"]
+    assert m["prodready_backup_size_bytes"] > 1000
+    assert "prodready_backup_duration_seconds" in m
+    assert host.file(METRICS).mode == 0o644
+    assert "OK" in unit_journal(host, SERVICE, 5)
+
+
+def test_backup_playbook_runs_now_and_fetches_the_run(host: Any, tmp_path: Path) -> None:
+    name = host.backend.hostname
+    time.sleep(1.1)
+    result = run_play(PROJECT / "playbooks" / "backup.yml", limit=name,
+                      extra_vars={"backup_fetch": True, "backup_fetch_dir": str(tmp_path)})
+    assert result.rc == 0, result.output[-3000:]
+    run = latest(host)
+    assert f"Backup OK on {name}: {BACKUP_DIR}/{run}" in result.output
+    fetched = tmp_path / name / run
+    assert sorted(p.name for p in fetched.iterdir()) == ["SHA256SUMS", "app.dump", "files.tar.zst", "globals.sql"]
+    sums = dict(reversed(line.split()) for line in (fetched / "SHA256SUMS").read_text().splitlines())
+    assert sums["app.dump"] == hashlib.sha256((fetched / "app.dump").read_bytes()).hexdigest()
+
+
+def test_restore_playbook_brings_deleted_rows_back(host: Any) -> None:
+    name = host.backend.hostname
+    sql(host, "INSERT INTO items (name) SELECT 'keep-me-' || g FROM generate_series(1, 5) AS g")
+    assert backup(host).rc == 0, unit_journal(host, SERVICE)
+    run = latest(host)
+    sql(host, "DELETE FROM items WHERE name LIKE 'keep-me-%'")
+    assert sql(host, "SELECT count(*) FROM items WHERE name LIKE 'keep-me-%'") == "0"
+    result = run_play(RESTORE_PLAYBOOK, limit=name, extra_vars={"backup_restore_confirm": "app", "backup_restore_from": run})
+    assert result.rc == 0, result.output[-3000:]
+    assert f"Restored app on {name}" in result.output
+    assert sql(host, "SELECT count(*) FROM items WHERE name LIKE 'keep-me-%'") == "5"
+    # The app role logs in as before (ownership restored), and a safety dump was taken first.
+    assert sql(host, "SELECT tableowner FROM pg_tables WHERE tablename = 'items'") == "app"
+    assert host.check_output(f"ls {BACKUP_DIR}/safety").count(".dump") >= 1
+
+
+def test_restore_without_confirmation_is_refused(host: Any) -> None:
+    name = host.backend.hostname
+    if not name.endswith("debian12"):
+        pytest.skip("input validation is platform-independent: checked on debian12 only")
+    result = run_play(RESTORE_PLAYBOOK, limit=name)
+    assert_refused(result, name, "Refusing to restore", "backup_restore_confirm=app")
+    wrong = run_play(RESTORE_PLAYBOOK, limit=name, extra_vars={"backup_restore_confirm": "postgres"})
+    assert_refused(wrong, name, "Refusing to restore", "backup_restore_confirm was postgres")
+
+
+def test_restore_test_restores_into_a_scratch_database(host: Any) -> None:
+    result = host.run(f"systemctl start {RESTORE_TEST}")
+    assert result.rc == 0, unit_journal(host, RESTORE_TEST)
+    m = metrics(host, RESTORE_METRICS)
+    assert m["prodready_backup_restore_test_last_status"] == 1
+    assert m["prodready_backup_restore_test_last_success_timestamp_seconds"] > 0
+    assert sql(host, "SELECT count(*) FROM pg_database WHERE datname = 'app_restore_test'", db="postgres") == "0"
+    assert "public.items has rows" in unit_journal(host, RESTORE_TEST, 10)
+
+
+def test_retention_keeps_the_newest_of_each_day_week_and_month(host: Any) -> None:
+    """keep daily 2, weekly 2, monthly 3 (molecule.yml): today's new run, 2020-03-10T010000Z (the newest of its
+    day, ISO week and month) and 2020-02-15T010000Z (the newest of its month) survive."""
+    fakes = ["2020-03-10T010000Z", "2020-03-10T000000Z", "2020-03-09T010000Z", "2020-03-02T010000Z",
+             "2020-02-15T010000Z", "2020-01-15T010000Z", "2019-12-15T010000Z"]
+    host.check_output(" && ".join(f"mkdir -p {BACKUP_DIR}/{d} && touch {BACKUP_DIR}/{d}/app.dump" for d in fakes)
+                      + f" && mkdir -p {BACKUP_DIR}/.partial-2020-01-01T000000Z")
+    assert backup(host).rc == 0, unit_journal(host, SERVICE)
+    assert runs(host) == {latest(host), "2020-03-10T010000Z", "2020-02-15T010000Z"}
+    assert not host.file(f"{BACKUP_DIR}/.partial-2020-01-01T000000Z").exists
+    host.check_output(f"rm -rf {BACKUP_DIR}/2020-03-10T010000Z {BACKUP_DIR}/2020-02-15T010000Z")
+
+
+def test_a_second_run_is_refused_while_one_holds_the_lock(host: Any) -> None:
+    host.check_output(f"systemd-run --unit=hold-backup-lock --collect flock {LOCK} sleep 60")
+    try:
+        for _ in range(50):
+            if host.run(f"flock -n {LOCK} true").rc != 0:
+                break
+            time.sleep(0.1)
+        result = host.run(SCRIPT)
+        assert result.rc == 75, result.stdout + result.stderr
+        assert f"another backup run holds {LOCK}" in result.stderr
+        assert host.run(f"systemctl start {SERVICE}").rc != 0
+    finally:
+        host.run("systemctl stop hold-backup-lock")
+    assert backup(host).rc == 0, unit_journal(host, SERVICE)
+
+
+def test_a_failed_run_is_recorded_and_latest_stays(host: Any) -> None:
+    good = latest(host)
+    success_before = metrics(host)["prodready_backup_last_success_timestamp_seconds"]
+    host.check_output(f"systemctl stop {pg_unit(host)}")
+    try:
+        result = backup(host)
+        assert result.rc != 0
+        m = metrics(host)
+        assert m["prodready_backup_last_status"] == 0
+        assert m["prodready_backup_last_success_timestamp_seconds"] == success_before
+        assert m["prodready_backup_last_run_timestamp_seconds"] > success_before
+        assert latest(host) == good
+        assert host.check_output(f"find {BACKUP_DIR} -maxdepth 1 -name '.partial-*'") == ""
+        journal = unit_journal(host, SERVICE, 20)
+        assert "pg_dump of app failed" in journal and "FAILED" in journal, journal
+    finally:
+        host.check_output(f"systemctl start {pg_unit(host)}")
+    assert backup(host).rc == 0, unit_journal(host, SERVICE)
+    assert metrics(host)["prodready_backup_last_status"] == 1
+
+
+def test_restic_snapshot_restores_the_dump(host: Any) -> None:
+    run = latest(host)
+    snapshots = json.loads(host.check_output(f"{RESTIC} snapshots --json"))
+    paths = [path for snapshot in snapshots for path in snapshot["paths"]]
+    assert f"{BACKUP_DIR}/{run}" in paths, paths
+    host.check_output(f"rm -rf /tmp/restic-out && {RESTIC} restore latest --path {BACKUP_DIR}/{run} --target /tmp/restic-out "
+                      f"|| {RESTIC} restore latest --target /tmp/restic-out")
+    restored = host.check_output(f"find /tmp/restic-out -name app.dump -path '*{run}*'")
+    assert restored, host.check_output("find /tmp/restic-out")
+    assert host.check_output(f"sha256sum < {restored}").split()[0] == \
+        host.check_output(f"sha256sum < {BACKUP_DIR}/{run}/app.dump").split()[0]
+    assert host.run(f"pg_restore --list {restored}").rc == 0
+    assert host.file("/etc/prodready/backup/restic.password").mode == 0o600
+    assert RESTIC_PASSWORD not in unit_journal(host, SERVICE, 200)
+
+
+def test_readiness_items_pass(host: Any) -> None:
+    name = host.backend.hostname
+    play = [{
+        "name": "Backup readiness",
+        "hosts": "all",
+        "become": True,
+        "gather_facts": False,
+        "tasks": [
+            {"name": "Measure", "ansible.builtin.include_role": {"name": "prodready.webstack.backup", "tasks_from": "verify"}},
+            {"name": "Show", "ansible.builtin.debug": {"msg": "{{ prodready_readiness | to_json }}"}},
+            {"name": "All passed", "ansible.builtin.assert": {
+                "that": "prodready_readiness | rejectattr('passed') | list | length == 0"}},
+        ],
+    }]
+    result = run_play(play, limit=name)
+    assert result.rc == 0, result.output[-3000:]
+    for item in ("Backup scheduled", "Last successful backup recent", "Latest dump readable by pg_restore --list",
+                 "Restore test scheduled and passing"):
+        assert item in result.output
+
+
+@pytest.mark.parametrize(("bad_vars", "needles"), [
+    ({"backup_keep_daily": 0}, ["backup_keep_daily must be a positive integer"]),
+    ({"backup_keep_monthly": -3, "backup_keep_weekly": 0}, ["backup_keep_weekly, backup_keep_monthly"]),
+    ({"backup_dir": "var/backups"}, ["backup_dir (var/backups) must be an absolute directory"]),
+    ({"backup_dir": "/"}, ["backup_dir (/) must be an absolute directory"]),
+    ({"backup_schedule": "every other tuesday"}, ["backup_schedule: not a valid systemd OnCalendar expression"]),
+    ({"backup_restic_password": ""}, ["backup_restic_password of at least 16 characters", "password length 0"]),
+    ({"backup_restic_password": "short-pass"}, ["backup_restic_password of at least 16 characters", "password length 10"]),
+    ({"backup_schedule_type": "anacron"}, ["backup_schedule_type"]),
+    ({"backup_restore_test_tables": [{"database": "nope", "table": "items"}]}, ["backup_restore_test_tables[0]"]),
+])
+def test_bad_input_is_refused(host: Any, bad_vars: dict[str, Any], needles: list[str]) -> None:
+    assert_role_refuses(host, "backup", bad_vars, needles)
