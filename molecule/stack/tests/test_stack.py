@@ -20,6 +20,8 @@ EXPECTED_ITEMS = {
 
 def test_readiness_report_passes(host: Any, tmp_path: Path) -> None:
     name = host.backend.hostname
+    first_backup = run_play(PROJECT / "playbooks" / "backup.yml", limit=name)
+    assert first_backup.rc == 0, first_backup.output[-4000:]
     report_path = tmp_path / "report.json"
     result = run_play(PROJECT / "playbooks" / "verify.yml", limit=name,
                       env_extra={"PRODREADY_REPORT": str(report_path)})
