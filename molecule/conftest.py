@@ -90,6 +90,14 @@ def assert_refused(result: PlayResult, host: str, *needles: str) -> None:
     assert counters.get("failed") == 1 and counters.get("changed") == 0, counters
 
 
+def container_ip(name: str) -> str:
+    """The container's address on its Docker network (reachable from the Docker host)."""
+    out = subprocess.run(["docker", "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", name],
+                         capture_output=True, text=True, check=True).stdout.split()
+    assert out, f"{name} has no IP address"
+    return out[0]
+
+
 def unit_journal(host: Any, unit: str, lines: int = 30) -> str:
     """The unit's recent journal, to print when a service assertion fails."""
     return host.run(f"journalctl -u {unit} -n {lines} --no-pager").stdout

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import socket
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conftest import assert_refused, assert_role_refuses, role_play, run_play, unit_journal
+from conftest import assert_refused, assert_role_refuses, container_ip, role_play, run_play, unit_journal
 
 KEY = Path(__file__).resolve().parents[3] / "tests" / "fixtures" / "ssh" / "id_ed25519"
 SSH = "ssh -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o ConnectTimeout=5"
@@ -21,13 +20,6 @@ def key_in_container(host: Any) -> str:
     path = "/root/.prodready-test-key"
     host.run(f"install -m 600 /dev/null {path} && cat > {path} <<'EOF'\n{KEY.read_text()}EOF")
     return path
-
-
-def container_ip(name: str) -> str:
-    out = subprocess.run(["docker", "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", name],
-                         capture_output=True, text=True, check=True).stdout.split()
-    assert out, f"{name} has no IP address"
-    return out[0]
 
 
 def test_sshd_effective_settings(host: Any) -> None:

@@ -6,13 +6,12 @@ from __future__ import annotations
 import json
 import re
 import socket
-import subprocess
 import time
 from typing import Any
 
 import pytest
 
-from conftest import assert_refused, role_play, run_play, unit_journal
+from conftest import assert_refused, container_ip, role_play, run_play, unit_journal
 
 APP = "app.prodready.test"
 WWW = "www.app.prodready.test"
@@ -172,8 +171,7 @@ def test_stub_status_on_loopback_only(host: Any) -> None:
     listeners = host.check_output("ss -Htln")
     assert "127.0.0.1:8080" in listeners and "0.0.0.0:8080" not in listeners and "*:8080" not in listeners
     name = host.backend.hostname
-    ip = subprocess.run(["docker", "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", name],
-                        capture_output=True, text=True, check=True).stdout.split()[0]
+    ip = container_ip(name)
     with pytest.raises(OSError):
         socket.create_connection((ip, 8080), timeout=3).close()
 
