@@ -1,0 +1,71 @@
+"""scripts/build-sample-app: reproducible release archives of tests/fixtures/sampleapp."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import tarfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "scripts" / "build-sample-app"
+ROOT_ENTRIES = {"app", "migrations", "alembic.ini", "gunicorn.conf.py", "requirements.txt", "VERSION"}
+
+
+def build(output: Path, *args: str) -> tuple[Path, str]:
+    """Run the script; the archive path and sha256 it prints."""
+    done = subprocess.run([str(SCRIPT), *args, "--output-dir", str(output)], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    path, sha = done.stdout.split()
+    return Path(path), sha
+
+
+def members(archive: Path) -> dict[str, tarfile.TarInfo]:
+    with tarfile.open(archive) as tar:
+        return {member.name: member for member in tar.getmembers()}
+
+
+def test_archive_layout_and_checksum(tmp_path: Path) -> None:
+    archive, sha = build(tmp_path, "1.2.3")
+    assert archive == tmp_path / "sampleapp-1.2.3.tar.gz"
+    assert sha == hashlib.sha256(archive.read_bytes()).hexdigest()
+    assert (tmp_path / "sampleapp-1.2.3.tar.gz.sha256").read_text() == f"{sha}  sampleapp-1.2.3.tar.gz\n"
+    entries = members(archive)
+    assert {name.split("/")[0] for name in entries} == ROOT_ENTRIES
+    assert {"app/main.py", "app/worker.py", "migrations/env.py", "migrations/versions/0001_create_items.py"} <= set(entries)
+    assert not [name for name in entries if "__pycache__" in name or name.endswith(".pyc")]
+    assert {(m.uid, m.gid, m.mtime) for m in entries.values()} == {(0, 0, 1704067200)}
+    with tarfile.open(archive) as tar:
+        version = tar.extractfile("VERSION")
+        assert version is not None and version.read() == b"1.2.3\n"
+
+
+def test_rebuild_gives_the_same_bytes(tmp_path: Path) -> None:
+    first = build(tmp_path / "a", "2.0.0")[1]
+    (ROOT / "tests/fixtures/sampleapp/app/__init__.py").touch()
+    assert build(tmp_path / "b", "2.0.0")[1] == first
+    assert build(tmp_path / "c", "2.0.1")[1] != first
+
+
+def test_unchanged_archive_is_left_alone(tmp_path: Path) -> None:
+    archive, sha = build(tmp_path, "2.1.0")
+    before = archive.stat().st_mtime_ns
+    os.utime(archive, ns=(before - 10**9, before - 10**9))
+    assert build(tmp_path, "2.1.0") == (archive, sha)
+    assert archive.stat().st_mtime_ns == before - 10**9
+
+
+@pytest.mark.parametrize(("variant", "marker"), [("ok", None), ("fail-ready", "FAIL_READY"), ("fail-migration", "FAIL_MIGRATION")])
+def test_variants_add_their_marker(tmp_path: Path, variant: str, marker: str | None) -> None:
+    names = set(members(build(tmp_path, "3.0.0", "--variant", variant)[0]))
+    assert {"FAIL_READY", "FAIL_MIGRATION"} & names == ({marker} if marker else set())
+
+
+@pytest.mark.parametrize("args", [[], ["bad/version"], ["1.0", "--variant", "broken"], ["-x", "1.0"]])
+def test_bad_arguments_are_refused(tmp_path: Path, args: list[str]) -> None:
+    done = subprocess.run([str(SCRIPT), *args, "--output-dir", str(tmp_path)], capture_output=True, text=True, check=False)
+    assert done.returncode != 0
+    assert not list(tmp_path.iterdir())
