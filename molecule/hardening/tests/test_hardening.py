@@ -59,7 +59,7 @@ def test_firewall_ruleset(host: Any) -> None:
     chain = host.check_output("nft list chain inet prodready input")
     assert "policy drop;" in chain
     assert 'tcp dport 22 accept comment "ssh"' in chain
-    assert 'ip saddr 192.0.2.10 tcp dport { 9100, 9113, 9121, 9187, 9256 } accept comment "monitoring"' in chain
+    assert 'ip saddr 192.0.2.10 tcp dport { 9100, 9113, 9121, 9180, 9187, 9256 } accept comment "monitoring"' in chain
     assert 'ip6 saddr 2001:db8::10 tcp dport' in chain
     assert 'ip saddr 198.51.100.0/24 tcp dport 5432 accept comment "database"' in chain
     assert 'ip saddr 203.0.113.5 udp dport 514 accept comment "syslog"' in chain

@@ -15,7 +15,14 @@ EXPECTED_ITEMS = {
     "Service account without login shell", "SSH password login disabled", "SSH root login disabled",
     "SSH limited to listed accounts", "Firewall denies inbound by default", "Firewall keeps SSH reachable",
     "fail2ban guards sshd", "Kernel hardening parameters applied", "Password quality enforced (pam_pwquality)",
+    "App release serving from the live slot", "App readiness check answers 200 (database, Redis)",
+    "App web unit sandboxed (systemd-analyze security <= 2.0)", "nginx upstream points at the live slot",
 }
+
+
+def test_app_answers_through_nginx_over_tls(host: Any) -> None:
+    out = host.run("curl -sk --resolve app.stack.test:443:127.0.0.1 https://app.stack.test/health/ready")
+    assert json.loads(out.stdout or "{}").get("status") == "ok", out.stdout + out.stderr
 
 
 def test_readiness_report_passes(host: Any, tmp_path: Path) -> None:
