@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conftest import PROJECT, assert_refused, run_play
+from conftest import PROJECT, VENV_COLLECTIONS, assert_refused, run_play
 
 EXPECTED_ITEMS = {
     "Security upgrades automatic", "Time synchronisation running (chrony)", "Journal persistent and size-capped",
@@ -67,3 +68,22 @@ def test_site_refuses_bad_input_before_any_change(host: Any) -> None:
     assert_refused(result, name, "hardening_ssh_allow_users and hardening_ssh_allow_groups are both empty")
     assert "Check every input before changing anything" in result.output
     assert not host.package("sl").is_installed
+
+
+def test_verify_runs_from_the_built_and_installed_collection(host: Any, tmp_path: Path) -> None:
+    """ansible-galaxy collection build -> install into a clean path -> run a playbook by FQCN,
+    with the checkout out of the collections path."""
+    name = host.backend.hostname
+    if not name.endswith("debian12"):
+        pytest.skip("checked once")
+    subprocess.run(["ansible-galaxy", "collection", "build", "-f", "--output-path", str(tmp_path), str(PROJECT)],
+                   check=True, capture_output=True)
+    tarball = next(tmp_path.glob("prodready-webstack-*.tar.gz"))
+    subprocess.run(["ansible-galaxy", "collection", "install", "--no-deps", "-p", str(tmp_path / "installed"), str(tarball)],
+                   check=True, capture_output=True)
+    installed = tmp_path / "installed" / "ansible_collections" / "prodready" / "webstack"
+    assert (installed / "playbooks" / "verify.yml").is_file() and not installed.is_symlink()
+    result = run_play(Path("prodready.webstack.verify"), limit=name, env_extra={
+        "ANSIBLE_COLLECTIONS_PATH": ":".join([str(tmp_path / "installed"), *map(str, VENV_COLLECTIONS)]),
+        "PRODREADY_REPORT": str(tmp_path / "report.json")})
+    assert result.rc == 0 and "Failed: 0" in result.output, result.output[-3000:]
