@@ -197,6 +197,19 @@ def test_stale_deploy_lock_is_reported_then_broken(host: Any) -> None:
     assert not host.file("/srv/app/state/deploy.lock").exists
 
 
+def test_database_down_during_deploy_fails_before_the_switch(host: Any) -> None:
+    only_debian12(host)
+    assert version(host) == "1.0.0"
+    host.run("systemctl stop postgresql")
+    try:
+        result = deploy(host, "1.1.0", app_health_timeout=5)
+        assert result.rc != 0 and "did not become ready" in result.output, result.output[-3000:]
+        assert version(host) == "1.0.0"  # /version needs no database: the old release kept serving
+    finally:
+        host.run("systemctl start postgresql")
+    assert get(host, "/health/ready")[0] == 200
+
+
 def test_rotating_secrets_restarts_the_live_release_on_them(host: Any) -> None:
     only_debian12(host)
     fixtures = PROJECT / "tests" / "fixtures"
