@@ -112,3 +112,22 @@ def assert_role_refuses(host: Any, role: str, bad_vars: dict[str, Any], needles:
         pytest.skip("input validation is platform-independent: checked on debian12 only")
     result = run_play(role_play(role, tasks_from=tasks_from), limit=name, extra_vars=bad_vars)
     assert_refused(result, name, *needles)
+
+
+def all_items_pass(count: int) -> list[str]:
+    """Conditions on prodready_readiness: `count` items recorded, every one passed."""
+    return [f"prodready_readiness | length == {count}", "prodready_readiness | rejectattr('passed') | list | length == 0"]
+
+
+def assert_readiness(host: Any, role: str, that: list[str], show: bool = False) -> PlayResult:
+    """Run the role's tasks/verify.yml on host as playbooks/verify.yml does, assert `that` about the
+    recorded items (prodready_readiness) and that measuring changed nothing."""
+    name = host.backend.hostname
+    play = role_play(role, tasks_from="verify")
+    play[0]["tasks"].append({"name": f"The {role} readiness items hold",
+                             "ansible.builtin.assert": {"that": that, "fail_msg": "{{ prodready_readiness | to_json }}"}})
+    if show:
+        play[0]["tasks"].append({"name": "Show the items", "ansible.builtin.debug": {"var": "prodready_readiness"}})
+    result = run_play(play, limit=name)
+    assert result.rc == 0 and result.recap(name)["changed"] == 0, result.output[-3000:]
+    return result

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from conftest import assert_role_refuses, role_play, run_play, unit_journal
+from conftest import all_items_pass, assert_readiness, assert_role_refuses, role_play, run_play, unit_journal
 
 FIXTURES = Path(__file__).resolve().parents[3] / "tests" / "fixtures" / "postgresql"
 APP_PASSWORD = (FIXTURES / "app.password").read_text().strip()
@@ -189,17 +189,7 @@ def test_reload_only_change_keeps_the_server_running(host: Any) -> None:
 
 def test_readiness_items_pass(host: Any) -> None:
     """tasks/verify.yml, as playbooks/verify.yml runs it, records seven passing items."""
-    name = host.backend.hostname
-    play = role_play("postgresql", tasks_from="verify")
-    play[0]["tasks"].append({
-        "name": "Every postgresql readiness item passed",
-        "ansible.builtin.assert": {
-            "that": ["prodready_readiness | length == 7",
-                     "prodready_readiness | rejectattr('passed') | list | length == 0"],
-            "fail_msg": "{{ prodready_readiness | rejectattr('passed') | list }}"},
-    })
-    result = run_play(play, limit=name)
-    assert result.rc == 0 and result.recap(name)["changed"] == 0, result.output[-3000:]
+    assert_readiness(host, "postgresql", all_items_pass(7))
 
 
 def _facts(distribution: str = "Debian", major: str = "12") -> dict[str, Any]:

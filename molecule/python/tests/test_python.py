@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from conftest import assert_refused, assert_role_refuses, role_play, run_play
+from conftest import all_items_pass, assert_readiness, assert_refused, assert_role_refuses, role_play, run_play
 
 PROJECT = Path(__file__).resolve().parents[3]
 ARCHIVE = "cpython-3.12.1-x86_64-unknown-linux-gnu-install_only.tar.gz"
@@ -136,19 +136,10 @@ def test_auto_took_the_distribution_package(host: Any) -> None:
 
 def test_readiness_item_passes(host: Any) -> None:
     """tasks/verify.yml, as playbooks/verify.yml runs it, records one passing item."""
-    name = host.backend.hostname
-    play = role_play("python", tasks_from="verify")
-    play[0]["tasks"].append({
-        "name": "The python readiness item passed",
-        "ansible.builtin.assert": {
-            "that": ["prodready_readiness | length == 1",
-                     f"prodready_readiness[0]['item'] == 'Python {expected(host)['version']} interpreter'",
-                     "prodready_readiness[0]['passed']",
-                     f"'{expected(host)['interpreter']}' in prodready_readiness[0]['detail']"],
-            "fail_msg": "{{ prodready_readiness | to_json }}"},
-    })
-    result = run_play(play, limit=name)
-    assert result.rc == 0 and result.recap(name)["changed"] == 0, result.output[-3000:]
+    assert_readiness(host, "python", [
+        *all_items_pass(1),
+        f"prodready_readiness[0]['item'] == 'Python {expected(host)['version']} interpreter'",
+        f"'{expected(host)['interpreter']}' in prodready_readiness[0]['detail']"])
 
 
 def _facts(distribution: str, major: str, release: str) -> dict[str, Any]:

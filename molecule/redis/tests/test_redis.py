@@ -14,7 +14,7 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
-from conftest import assert_role_refuses, container_ip, role_play, run_play, unit_journal
+from conftest import all_items_pass, assert_readiness, assert_role_refuses, container_ip, role_play, run_play, unit_journal
 
 PASSWORD = (Path(__file__).resolve().parents[3] / "tests" / "fixtures" / "redis" / "redis.password").read_text().strip()
 UNIT = "redis-server"
@@ -193,18 +193,7 @@ def test_redis_url_fact_connects(host: Any) -> None:
 
 def test_readiness_items_pass(host: Any) -> None:
     """tasks/verify.yml, as playbooks/verify.yml runs it, records seven passing items."""
-    name = host.backend.hostname
-    play = role_play("redis", tasks_from="verify")
-    play[0]["tasks"].append({
-        "name": "Every redis readiness item passed",
-        "ansible.builtin.assert": {
-            "that": ["prodready_readiness | length == 7",
-                     "prodready_readiness | rejectattr('passed') | list | length == 0"],
-            "fail_msg": "{{ prodready_readiness | rejectattr('passed') | list }}"},
-    })
-    play[0]["tasks"].append({"name": "Show the items", "ansible.builtin.debug": {"var": "prodready_readiness"}})
-    result = run_play(play, limit=name)
-    assert result.rc == 0 and result.recap(name)["changed"] == 0, result.output[-3000:]
+    result = assert_readiness(host, "redis", all_items_pass(7), show=True)
     assert "container: live value" in result.output  # the overcommit item says who owns the kernel setting
     assert PASSWORD not in result.output
 
