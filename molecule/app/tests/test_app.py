@@ -215,7 +215,7 @@ def test_rotating_secrets_restarts_the_live_release_on_them(host: Any) -> None:
     fixtures = PROJECT / "tests" / "fixtures"
     old_password = (fixtures / "postgresql" / "app.password").read_text().strip()
     new_password, new_key = "rotated-" + "p4ssw0rd" * 3, "k3y-" + "0123456789abcdef" * 3
-    result = run_play(PROJECT / "playbooks" / "rotate-secrets.yml", limit=name(host), extra_vars={
+    result = run_play(PROJECT / "playbooks" / "rotate_secrets.yml", limit=name(host), extra_vars={
         "postgresql_users": [{"name": "app", "password": new_password}], "app_secret_key": new_key})
     try:
         assert result.rc == 0, result.output[-3000:]
@@ -226,7 +226,7 @@ def test_rotating_secrets_restarts_the_live_release_on_them(host: Any) -> None:
         assert host.run(login.format(new_password)).stdout.strip() == "1"
         assert host.run(login.format(old_password)).rc != 0
     finally:  # back to the inventory's secrets, through the same path
-        restored = run_play(PROJECT / "playbooks" / "rotate-secrets.yml", limit=name(host))
+        restored = run_play(PROJECT / "playbooks" / "rotate_secrets.yml", limit=name(host))
         assert restored.rc == 0, restored.output[-3000:]
 
 
