@@ -79,10 +79,11 @@ def test_verify_runs_from_the_built_and_installed_collection(host: Any, tmp_path
     subprocess.run(["ansible-galaxy", "collection", "build", "-f", "--output-path", str(tmp_path), str(PROJECT)],
                    check=True, capture_output=True)
     tarball = next(tmp_path.glob("prodready-webstack-*.tar.gz"))
-    subprocess.run(["ansible-galaxy", "collection", "install", "--no-deps", "-p", str(tmp_path / "installed"), str(tarball)],
-                   check=True, capture_output=True)
+    # --force: molecule's environment lists the checkout's link, which galaxy would take as installed.
+    done = subprocess.run(["ansible-galaxy", "collection", "install", "--force", "--no-deps", "-p", str(tmp_path / "installed"),
+                           str(tarball)], check=True, capture_output=True, text=True)
     installed = tmp_path / "installed" / "ansible_collections" / "prodready" / "webstack"
-    assert (installed / "playbooks" / "verify.yml").is_file() and not installed.is_symlink()
+    assert (installed / "playbooks" / "verify.yml").is_file() and not installed.is_symlink(), done.stdout
     result = run_play(Path("prodready.webstack.verify"), limit=name, env_extra={
         "ANSIBLE_COLLECTIONS_PATH": ":".join([str(tmp_path / "installed"), *map(str, VENV_COLLECTIONS)]),
         "PRODREADY_REPORT": str(tmp_path / "report.json")})
