@@ -34,33 +34,52 @@ class PlayResult:
         return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", match.group(1))}
 
 
-def run_play(plays: list[dict[str, Any]] | Path, limit: str, extra_vars: dict[str, Any] | None = None,
-             check: bool = False, env_extra: dict[str, str] | None = None) -> PlayResult:
-    """Run `plays` (a playbook as data, or a playbook file) against `limit` in the scenario's inventory."""
-    inventory = os.environ.get("MOLECULE_INVENTORY_FILE")
-    if not inventory:
-        pytest.skip("MOLECULE_INVENTORY_FILE is not set: run through molecule verify")
+def _play_env(env_extra: dict[str, str] | None) -> dict[str, str]:
     env = dict(os.environ)
     env["ANSIBLE_COLLECTIONS_PATH"] = ":".join([str(PROJECT / ".collections"), *map(str, VENV_COLLECTIONS)])
     env["ANSIBLE_NOCOLOR"] = "1"
     env["ANSIBLE_FORCE_COLOR"] = "0"  # molecule verify forces colour; recap() parses plain text
     env.pop("ANSIBLE_CALLBACKS_ENABLED", None)  # keep the output to the default callback
     env.update(env_extra or {})
+    return env
+
+
+def _play_command(plays: list[dict[str, Any]] | Path, limit: str, tmp: Path,
+                  extra_vars: dict[str, Any] | None, check: bool) -> list[str]:
+    inventory = os.environ.get("MOLECULE_INVENTORY_FILE")
+    if not inventory:
+        pytest.skip("MOLECULE_INVENTORY_FILE is not set: run through molecule verify")
+    if isinstance(plays, Path):
+        playbook = plays
+    else:
+        playbook = tmp / "play.yml"
+        playbook.write_text(yaml.safe_dump(plays))
+    cmd = ["ansible-playbook", "-i", inventory, "--limit", limit, str(playbook)]
+    if extra_vars:
+        varfile = tmp / "vars.yml"
+        varfile.write_text(yaml.safe_dump(extra_vars))
+        cmd += ["-e", f"@{varfile}"]
+    if check:
+        cmd += ["--check", "--diff"]
+    return cmd
+
+
+def run_play(plays: list[dict[str, Any]] | Path, limit: str, extra_vars: dict[str, Any] | None = None,
+             check: bool = False, env_extra: dict[str, str] | None = None) -> PlayResult:
+    """Run `plays` (a playbook as data, or a playbook file) against `limit` in the scenario's inventory."""
     with tempfile.TemporaryDirectory() as tmp:
-        if isinstance(plays, Path):
-            playbook = plays
-        else:
-            playbook = Path(tmp) / "play.yml"
-            playbook.write_text(yaml.safe_dump(plays))
-        cmd = ["ansible-playbook", "-i", inventory, "--limit", limit, str(playbook)]
-        if extra_vars:
-            varfile = Path(tmp) / "vars.yml"
-            varfile.write_text(yaml.safe_dump(extra_vars))
-            cmd += ["-e", f"@{varfile}"]
-        if check:
-            cmd += ["--check", "--diff"]
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, check=False)
+        cmd = _play_command(plays, limit, Path(tmp), extra_vars, check)
+        proc = subprocess.run(cmd, env=_play_env(env_extra), capture_output=True, text=True, timeout=600, check=False)
     return PlayResult(proc.returncode, proc.stdout + proc.stderr)
+
+
+def start_play(playbook: Path, limit: str, tmp: Path, extra_vars: dict[str, Any] | None = None) -> subprocess.Popen[str]:
+    """Start a playbook file in the background, in its own process group (to kill it mid-play);
+    its output (stdout and stderr) goes to tmp/play.log."""
+    cmd = _play_command(playbook, limit, tmp, extra_vars, check=False)
+    with (tmp / "play.log").open("w") as log:
+        return subprocess.Popen(cmd, env=_play_env(None), stdout=log, stderr=subprocess.STDOUT, text=True,
+                                start_new_session=True)
 
 
 def role_play(role: str, role_vars: dict[str, Any] | None = None, tasks_from: str = "main") -> list[dict[str, Any]]:
