@@ -193,7 +193,7 @@ def test_stale_deploy_lock_is_reported_then_broken(host: Any) -> None:
     result = deploy(host, "1.0.0")
     assert result.rc != 0 and "Stale deploy lock" in result.output and "app_deploy_break_lock" in result.output, result.output[-2000:]
     result = deploy(host, "1.0.0", app_deploy_break_lock=True)
-    assert result.rc == 0, result.output[-3000:]
+    assert result.rc == 0 and "broke the lock: version=0.9 by=ci@killed" in result.output, result.output[-3000:]
     assert not host.file("/srv/app/state/deploy.lock").exists
 
 
