@@ -158,9 +158,13 @@ def test_deploy_limited_to_the_web_host_names_the_missing_database_url() -> None
 def test_rollback_returns_to_the_previous_release(hosts: dict[str, Any]) -> None:
     if app_json(hosts[MON], "/version")["version"] != "1.1.0":
         pytest.skip("needs the 1.1.0 deploy of the previous test")
+    live = hosts[WEB].file("/srv/app/state/active-slot").content_string.strip()
+    standby = "green" if live == "blue" else "blue"
+    assert hosts[WEB].service(f"app-web@{standby}").is_running, "no warm standby (app_keep_previous_slot)"
     result = run_play(PLAYBOOKS / "rollback.yml", WEB)
-    assert result.rc == 0 and "rollback took" in result.output, result.output[-4000:]
+    assert result.rc == 0 and "(warm standby); rollback took" in result.output, result.output[-4000:]
     assert app_json(hosts[MON], "/version")["version"] == "1.0.0"
+    assert hosts[WEB].file("/srv/app/state/active-slot").content_string.strip() == standby
 
 
 def test_verify_runs_from_the_built_and_installed_collection(tmp_path: Path) -> None:
