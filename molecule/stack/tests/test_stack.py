@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import testinfra
 
-from conftest import PROJECT, VENV_COLLECTIONS, PlayResult, assert_refused, run_play, start_play
+from conftest import PROJECT, VENV_COLLECTIONS, PlayResult, assert_refused, container_ip, run_play, start_play
 
 WEB, DB, MON = "stack-web", "stack-db", "stack-mon"
 PLAYBOOKS = PROJECT / "playbooks"
@@ -30,10 +30,6 @@ EXPECTED_ITEMS = {
 @pytest.fixture(scope="module")
 def hosts() -> dict[str, Any]:
     return {name: testinfra.get_host(f"docker://{name}") for name in (WEB, DB, MON)}
-
-
-def address(host: Any) -> str:
-    return host.check_output("hostname -I").split()[0]
 
 
 def app_json(host: Any, path: str) -> dict[str, Any]:
@@ -57,14 +53,14 @@ def test_app_sessions_come_from_the_web_host(hosts: dict[str, Any]) -> None:
     """The release migrated the database on stack-db and its pool is connected from stack-web."""
     sql = ("select count(*) from pg_stat_activity where usename = 'app' and client_addr = '{}'; "
            "select count(*) from alembic_version")
-    out = hosts[DB].run(f"runuser -u postgres -- psql -d app -Atc \"{sql.format(address(hosts[WEB]))}\"")
+    out = hosts[DB].run(f"runuser -u postgres -- psql -d app -Atc \"{sql.format(container_ip(WEB))}\"")
     sessions, revisions = out.stdout.split()
     assert out.rc == 0 and int(sessions) >= 1 and int(revisions) == 1, out.stdout + out.stderr
 
 
 @pytest.mark.parametrize("source,reachable", [(WEB, True), (MON, False)])
 def test_database_port_answers_the_web_hosts_only(hosts: dict[str, Any], source: str, reachable: bool) -> None:
-    probe = hosts[source].run(f"timeout 3 bash -c '</dev/tcp/{address(hosts[DB])}/5432'")
+    probe = hosts[source].run(f"timeout 3 bash -c '</dev/tcp/{container_ip(DB)}/5432'")
     assert (probe.rc == 0) is reachable, (source, probe.rc, probe.stderr)
 
 
@@ -115,7 +111,7 @@ def test_site_refuses_bad_input_before_any_change(hosts: dict[str, Any]) -> None
     assert not hosts[WEB].package("sl").is_installed
 
 
-def kill_when(play: subprocess.Popen[str], log: Path, marker: str, timeout: float = 300) -> str:
+def kill_when(play: subprocess.Popen[str], log: Path, marker: str, timeout: float = 300) -> None:
     """SIGKILL the play's process group once its log shows marker (a task starting)."""
     deadline = time.monotonic() + timeout
     while marker not in log.read_text() and time.monotonic() < deadline and play.poll() is None:
@@ -124,7 +120,6 @@ def kill_when(play: subprocess.Popen[str], log: Path, marker: str, timeout: floa
     assert marker in output and play.poll() is None, f"{marker!r} never started:\n{output[-3000:]}"
     os.killpg(play.pid, signal.SIGKILL)
     play.wait(timeout=30)
-    return output
 
 
 def test_killed_deploy_is_reported_then_recovers(hosts: dict[str, Any], tmp_path: Path) -> None:
