@@ -178,13 +178,35 @@ def test_failed_migration_aborts_before_the_switch(host: Any) -> None:
 
 
 def test_rollback_to_the_previous_release(host: Any) -> None:
+    """The idle slot holds the unready 1.2.0 (stopped): no warm standby, so the full path restarts 1.0.0."""
     only_debian12(host)
     result = run_play(ROLLBACK, limit=name(host))
     assert result.rc == 0, result.output[-3000:]
-    took = re.search(r"rollback took ([0-9.]+) s", result.output)
+    assert "no fast path: the" in result.output and "(full rollback path)" in result.output, result.output[-3000:]
+    took = re.search(r"\(release restarted\); rollback took ([0-9.]+) s", result.output)
     assert took, result.output[-2000:]
     print(f"rollback took {took.group(1)} s")  # a figure, not an assertion (tests/bench/deploy measures it)
     assert version(host) == "1.0.0"
+    assert host.file("/srv/app/state/history").content_string.split() == ["1.0.0"]
+
+
+def test_rollback_to_the_warm_standby_only_moves_nginx(host: Any) -> None:
+    """1.1.0 kept running in the other slot: one command checks it and moves nginx (same process),
+    to an explicit release and then back to the previous one of the history."""
+    only_debian12(host)
+    live = host.file("/srv/app/state/active-slot").content_string.strip()
+    standby = "green" if live == "blue" else "blue"
+    standby_pid = host.check_output(f"systemctl show -P MainPID app-web@{standby}")
+    for target, slot, history in (("1.1.0", standby, ["1.0.0", "1.1.0"]), ("", live, ["1.0.0"])):
+        result = run_play(ROLLBACK, limit=name(host), extra_vars={"app_rollback_to": target})
+        assert result.rc == 0 and "(warm standby); rollback took" in result.output, result.output[-3000:]
+        assert "full rollback path" not in result.output and "Read the deploy history" not in result.output
+        assert version(host) == (target or "1.0.0")
+        assert host.file("/srv/app/state/active-slot").content_string.strip() == slot
+        assert host.file("/srv/app/state/history").content_string.split() == history
+        assert not host.file("/srv/app/state/deploy.lock").exists
+        if target:
+            assert host.check_output(f"systemctl show -P MainPID app-web@{standby}") == standby_pid  # not restarted
 
 
 def test_stale_deploy_lock_is_reported_then_broken(host: Any) -> None:
@@ -228,6 +250,18 @@ def test_rotating_secrets_restarts_the_live_release_on_them(host: Any) -> None:
     finally:  # back to the inventory's secrets, through the same path
         restored = run_play(PROJECT / "playbooks" / "rotate_secrets.yml", limit=name(host))
         assert restored.rc == 0, restored.output[-3000:]
+
+
+def test_a_standby_older_than_the_env_is_not_taken_warm(host: Any) -> None:
+    """The rotations rewrote .env after the standby started: the helper refuses the fast path to it
+    and changes nothing (rollback.yml then restarts the release on the current .env)."""
+    only_debian12(host)
+    live, _, _, idle_release, idle_state, fresh = host.check_output("/usr/local/sbin/app-switch status").split()
+    assert (idle_state, fresh) == ("active", "no"), (idle_release, idle_state, fresh)
+    out = host.run(f"/usr/local/sbin/app-switch rollback {idle_release}")
+    assert out.rc == 75 and "not running on the current .env and unit" in out.stdout, out.stdout + out.stderr
+    assert host.file("/srv/app/state/active-slot").content_string.strip() == live
+    assert not host.file("/srv/app/state/deploy.lock").exists
 
 
 @pytest.mark.parametrize(("bad", "needles"), [

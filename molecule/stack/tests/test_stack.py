@@ -42,6 +42,24 @@ def prometheus(mon: Any, path: str) -> Any:
     return json.loads(mon.check_output(f"curl -s --max-time 10 'http://127.0.0.1:9090/api/v1/{path}'"))["data"]
 
 
+def test_site_skips_unchanged_hosts_and_converges_a_drifted_one(hosts: dict[str, Any]) -> None:
+    """Right after converge, idempotence and check mode, site.yml with the skip on finds every host
+    unchanged (one check each, no role runs); a file drifted on stack-db sends that host through the
+    full converge, which puts the file back."""
+    site = PLAYBOOKS / "site.yml"
+    fast = run_play(site, "all", extra_vars={"converged_skip_unchanged": True})
+    assert fast.rc == 0 and fast.output.count("unchanged since the last full converge") == 3, fast.output[-4000:]
+    assert all(fast.recap(name)["changed"] == 0 for name in (WEB, DB, MON))
+    assert "TASK [prodready.webstack.base" not in fast.output and "TASK [prodready.webstack.app" not in fast.output
+
+    banner = hosts[DB].file("/etc/issue.net").content_string
+    hosts[DB].run("echo 'drifted by hand' >> /etc/issue.net")
+    healed = run_play(site, DB, extra_vars={"converged_skip_unchanged": True})
+    assert healed.rc == 0 and "full converge: drift in files" in healed.output, healed.output[-4000:]
+    assert "/etc/issue.net" in healed.output and healed.recap(DB)["changed"] >= 1
+    assert hosts[DB].file("/etc/issue.net").content_string == banner
+
+
 def test_app_ready_over_tls_from_the_monitoring_host(hosts: dict[str, Any]) -> None:
     """The site's certificate verifies against the scenario CA; readiness covers the remote database."""
     body = app_json(hosts[MON], "/health/ready")
