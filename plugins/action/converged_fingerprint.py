@@ -44,10 +44,12 @@ ADDRESS_FACTS = ("default_ipv4", "default_ipv6")
 
 
 def content_digest(root: Path, dirs: Iterable[str] = CONTENT_DIRS) -> str:
-    """sha256 over the relative path and bytes of every file under root/<dirs> (caches skipped)."""
+    """sha256 over the relative path and bytes of every file under root/<dirs> (caches and the
+    Markdown documentation skipped: neither changes what a converge does)."""
     digest = hashlib.sha256()
     for top in dirs:
-        files = sorted(p for p in (root / top).rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+        files = sorted(p for p in (root / top).rglob("*")
+                       if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".md")
         for path in files:
             digest.update(path.relative_to(root).as_posix().encode() + b"\0")
             digest.update(hashlib.sha256(path.read_bytes()).digest())

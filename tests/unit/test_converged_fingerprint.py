@@ -79,6 +79,7 @@ def test_content_digest_follows_the_files_and_skips_caches(tmp_path: Path) -> No
     (tmp_path / "roles" / "a" / "main.yml").write_text("x: 1\n")
     before = plugin.content_digest(tmp_path)
     (tmp_path / "roles" / "a" / "__pycache__" / "m.pyc").write_bytes(b"\0")
+    (tmp_path / "roles" / "a" / "README.md").write_text("docs\n")
     assert plugin.content_digest(tmp_path) == before
     (tmp_path / "roles" / "a" / "main.yml").write_text("x: 2\n")
     assert plugin.content_digest(tmp_path) != before
