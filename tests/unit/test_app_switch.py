@@ -1,0 +1,168 @@
+"""The app role's switch helper (templates/usr/local/sbin/app-switch.j2), rendered with the role's
+defaults and vars and run against a scratch app root, with systemctl, curl, nginx and chown
+replaced by fakes that record what they were asked. Molecule (app, stack) runs it on real hosts;
+these cases cover the paths a real host rarely shows: a held lock, nginx refusing the switch."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from ansible.parsing.dataloader import DataLoader
+from ansible.template import Templar, trust_as_template
+
+ROLE = Path(__file__).resolve().parents[2] / "roles" / "app"
+FAKES = {
+    # units/<name> holds "<state> <epoch it became active>".
+    "systemctl": """#!/bin/bash
+echo "systemctl $*" >> "$FAKE/calls"
+case "$1" in
+  is-active) read -r state _ < "$FAKE/units/$2" 2>/dev/null || state=inactive; echo "$state"; [ "$state" = active ] ;;
+  show) read -r _ since < "$FAKE/units/$4" 2>/dev/null; echo "@${since:-0}" ;;
+  reload) exit "$(cat "$FAKE/reload-rc" 2>/dev/null || echo 0)" ;;
+esac
+""",
+    "curl": '#!/bin/bash\necho "curl $*" >> "$FAKE/calls"; exit "$(cat "$FAKE/curl-rc" 2>/dev/null || echo 0)"\n',
+    "nginx": '#!/bin/bash\necho "nginx $*" >> "$FAKE/calls"; exit "$(cat "$FAKE/nginx-rc" 2>/dev/null || echo 0)"\n',
+    "chown": '#!/bin/bash\necho "chown $*" >> "$FAKE/calls"\n',
+}
+
+
+def _trusted(value: Any) -> Any:
+    if isinstance(value, str):
+        return trust_as_template(value)
+    if isinstance(value, dict):
+        return {k: _trusted(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_trusted(v) for v in value]
+    return value
+
+
+def render(root: Path) -> str:
+    variables = _trusted(yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())
+                         | yaml.safe_load((ROLE / "vars" / "main.yml").read_text()))
+    variables |= {
+        "app_root": str(root / "srv"), "app_group": "app", "__app_conf_dir": str(root / "etc"),
+        "app_nginx_upstream_file": str(root / "upstream.conf"), "inventory_hostname": "web1",
+        "groups": {"web": ["web1"]}, "ansible_managed": "managed",
+    }
+    template = trust_as_template((ROLE / "templates" / "usr" / "local" / "sbin" / "app-switch.j2").read_text())
+    return Templar(loader=DataLoader(), variables=variables).template(template)
+
+
+@dataclass
+class Host:
+    root: Path
+
+    @property
+    def srv(self) -> Path:
+        return self.root / "srv"
+
+    def read(self, relative: str) -> str:
+        return (self.srv / relative).read_text()
+
+    def unit(self, name: str, state: str, since: float) -> None:
+        (self.root / "fake" / "units" / name).write_text(f"{state} {int(since)}\n")
+
+    def fake(self, name: str, value: str) -> None:
+        (self.root / "fake" / name).write_text(value)
+
+    def calls(self) -> str:
+        calls = self.root / "fake" / "calls"
+        return calls.read_text() if calls.exists() else ""
+
+    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "PATH": f"{self.root / 'bin'}:{os.environ['PATH']}", "FAKE": str(self.root / "fake"),
+               "PRODREADY_LOCK_BY": "ops@laptop"}
+        return subprocess.run([str(self.root / "app-switch"), *args], env=env, capture_output=True, text=True, check=False)
+
+
+@pytest.fixture
+def host(tmp_path: Path) -> Host:
+    """blue serves 1.1.0; green is a warm standby of 1.0.0 started after .env was written."""
+    h = Host(tmp_path)
+    (tmp_path / "bin").mkdir()
+    for name, body in FAKES.items():
+        (tmp_path / "bin" / name).write_text(body)
+        (tmp_path / "bin" / name).chmod(0o755)
+    (tmp_path / "fake" / "units").mkdir(parents=True)
+    for release in ("1.0.0", "1.1.0"):
+        (h.srv / "releases" / release).mkdir(parents=True)
+        (h.srv / "releases" / release / ".prodready-release").write_text("done\n")
+    for directory in ("state", "slots", "shared"):
+        (h.srv / directory).mkdir()
+    (h.srv / "shared" / ".env").write_text("SECRET_KEY=x\n")
+    os.utime(h.srv / "shared" / ".env", (time.time() - 600, time.time() - 600))
+    (h.srv / "slots" / "blue").symlink_to(h.srv / "releases" / "1.1.0")
+    (h.srv / "slots" / "green").symlink_to(h.srv / "releases" / "1.0.0")
+    (h.srv / "current").symlink_to(h.srv / "releases" / "1.1.0")
+    (h.srv / "state" / "active-slot").write_text("blue\n")
+    (h.srv / "state" / "history").write_text("0.9.0\n1.0.0\n1.1.0\n")
+    (tmp_path / "upstream.conf").write_text("# managed\nserver 127.0.0.1:8001;\n")
+    h.unit("app-web@blue.service", "active", time.time() - 300)
+    h.unit("app-web@green.service", "active", time.time() - 300)
+    script = tmp_path / "app-switch"
+    script.write_text(render(tmp_path))
+    script.chmod(0o755)
+    return h
+
+
+def test_status_names_both_slots_and_the_standby_freshness(host: Host) -> None:
+    assert host.run("status").stdout.split() == ["blue", "1.1.0", "active", "1.0.0", "active", "yes"]
+
+
+def test_rollback_to_the_warm_standby_moves_nginx_and_records_it(host: Host) -> None:
+    done = host.run("rollback")
+    assert done.returncode == 0 and done.stdout.startswith("switched green 1.0.0 "), done.stdout + done.stderr
+    assert (host.root / "upstream.conf").read_text().endswith("server 127.0.0.1:8002;\n")
+    assert host.read("state/active-slot") == "green\n"
+    assert os.readlink(host.srv / "current") == str(host.srv / "releases" / "1.0.0")
+    assert host.read("state/history") == "0.9.0\n1.0.0\n"  # the rolled-back 1.1.0 is dropped
+    assert not (host.srv / "state" / "deploy.lock").exists()
+    calls = host.calls()
+    assert "nginx -t -q" in calls and "systemctl reload nginx" in calls and "systemctl enable --quiet app-web@green.service" in calls
+    assert "systemctl restart app-worker.service" in calls and "systemctl restart app-web@" not in calls
+
+
+def test_a_release_outside_the_history_is_appended(host: Host) -> None:
+    (host.srv / "state" / "history").write_text("1.1.0\n")
+    assert host.run("rollback", "1.0.0").returncode == 0
+    assert host.read("state/history") == "1.1.0\n1.0.0\n"
+
+
+@pytest.mark.parametrize(("setup", "reason"), [
+    (lambda h: (h.srv / ".." / "srv" / "shared" / ".env").touch(), "not running on the current .env"),
+    (lambda h: h.unit("app-web@green.service", "inactive", 0), "not running on the current .env"),
+    (lambda h: h.fake("curl-rc", "22"), "does not answer /health/ready with 200"),
+    (lambda h: (h.srv / "state" / "history").write_text("1.1.0\n"), "no previous release"),
+    (lambda h: (h.srv / "releases" / "1.0.0" / ".prodready-release").unlink(), "release 1.0.0 is not complete"),
+])
+def test_no_fast_path_changes_nothing(host: Host, setup: Any, reason: str) -> None:
+    setup(host)
+    before = (host.root / "upstream.conf").read_text(), host.read("state/active-slot"), host.read("state/history")
+    done = host.run("rollback")
+    assert done.returncode == 75 and reason in done.stdout, done.stdout + done.stderr
+    assert ((host.root / "upstream.conf").read_text(), host.read("state/active-slot"), host.read("state/history")) == before
+    assert not (host.srv / "state" / "deploy.lock").exists() and "systemctl reload" not in host.calls()
+
+
+def test_a_held_lock_is_left_to_its_owner(host: Host) -> None:
+    lock = host.srv / "state" / "deploy.lock"
+    lock.write_text("token=other\nversion=1.2.0\n")
+    done = host.run("rollback")
+    assert done.returncode == 75 and "the deploy lock is held" in done.stdout
+    assert lock.read_text() == "token=other\nversion=1.2.0\n"
+
+
+def test_nginx_refusing_the_switch_puts_the_upstream_back(host: Host) -> None:
+    host.fake("nginx-rc", "1")
+    done = host.run("rollback")
+    assert done.returncode == 1 and "was put back" in done.stderr, done.stdout + done.stderr
+    assert (host.root / "upstream.conf").read_text() == "# managed\nserver 127.0.0.1:8001;\n"
+    assert host.read("state/active-slot") == "blue\n" and not (host.srv / "state" / "deploy.lock").exists()
