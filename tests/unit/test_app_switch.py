@@ -13,11 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
-from ansible.parsing.dataloader import DataLoader
-from ansible.template import Templar, trust_as_template
 
-ROLE = Path(__file__).resolve().parents[2] / "roles" / "app"
+from conftest import render_role_template
+
 FAKES = {
     # units/<name> holds "<state> <epoch it became active>".
     "systemctl": """#!/bin/bash
@@ -34,26 +32,12 @@ esac
 }
 
 
-def _trusted(value: Any) -> Any:
-    if isinstance(value, str):
-        return trust_as_template(value)
-    if isinstance(value, dict):
-        return {k: _trusted(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_trusted(v) for v in value]
-    return value
-
-
 def render(root: Path) -> str:
-    variables = _trusted(yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())
-                         | yaml.safe_load((ROLE / "vars" / "main.yml").read_text()))
-    variables |= {
-        "app_root": str(root / "srv"), "app_group": "app", "__app_conf_dir": str(root / "etc"),
-        "app_nginx_upstream_file": str(root / "upstream.conf"), "inventory_hostname": "web1",
-        "groups": {"web": ["web1"]}, "ansible_managed": "managed",
-    }
-    template = trust_as_template((ROLE / "templates" / "usr" / "local" / "sbin" / "app-switch.j2").read_text())
-    return Templar(loader=DataLoader(), variables=variables).template(template)
+    return render_role_template(
+        "app", "usr/local/sbin/app-switch.j2",
+        app_root=str(root / "srv"), app_group="app", __app_conf_dir=str(root / "etc"),
+        app_nginx_upstream_file=str(root / "upstream.conf"), inventory_hostname="web1",
+        groups={"web": ["web1"]}, ansible_managed="managed")
 
 
 @dataclass

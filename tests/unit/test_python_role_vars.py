@@ -6,34 +6,18 @@ Molecule scenario cannot run (Ubuntu) and for real python-build-standalone relea
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
-from ansible.parsing.dataloader import DataLoader
-from ansible.template import Templar, trust_as_template
+from ansible.template import trust_as_template
 
-ROLE = Path(__file__).resolve().parents[2] / "roles" / "python"
-
-
-def _trusted(value: Any) -> Any:
-    """Role files are trusted templates in a play; yaml.safe_load gives plain strings."""
-    if isinstance(value, str):
-        return trust_as_template(value)
-    if isinstance(value, dict):
-        return {k: _trusted(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_trusted(v) for v in value]
-    return value
+from conftest import role_templar
 
 
 def render(expression: str, platform: str = "Debian-12", **overrides: Any) -> Any:
     distribution, major = platform.split("-")
-    variables = _trusted(yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())
-                         | yaml.safe_load((ROLE / "vars" / "main.yml").read_text()))
-    variables |= {"ansible_facts": {"distribution": distribution, "distribution_major_version": major}} | overrides
-    return Templar(loader=DataLoader(), variables=variables).template(trust_as_template("{{ " + expression + " }}"))
+    facts = {"ansible_facts": {"distribution": distribution, "distribution_major_version": major}}
+    return role_templar("python", **facts, **overrides).template(trust_as_template("{{ " + expression + " }}"))
 
 
 @pytest.mark.parametrize("platform, version, strategy", [
