@@ -150,3 +150,11 @@ def test_nginx_refusing_the_switch_puts_the_upstream_back(host: Host) -> None:
     assert done.returncode == 1 and "was put back" in done.stderr, done.stdout + done.stderr
     assert (host.root / "upstream.conf").read_text() == "# managed\nserver 127.0.0.1:8001;\n"
     assert host.read("state/active-slot") == "blue\n" and not (host.srv / "state" / "deploy.lock").exists()
+
+
+def test_a_switch_it_cannot_record_fails_loudly(host: Host) -> None:
+    (host.srv / "state" / "active-slot.prodready-new").mkdir()  # the state file cannot be written
+    done = host.run("rollback")
+    assert done.returncode == 1 and done.stdout.startswith("switched green 1.0.0 "), done.stdout + done.stderr
+    assert "recording it failed" in done.stderr and "write 'green' to" in done.stderr
+    assert not (host.srv / "state" / "deploy.lock").exists()
