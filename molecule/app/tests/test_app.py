@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from conftest import PROJECT, PlayResult, assert_role_refuses, run_play, unit_journal
+from conftest import PROJECT, PlayResult, assert_role_refuses, checked_once, first_run_host, run_play, unit_journal
 
 DEPLOY = PROJECT / "playbooks" / "deploy.yml"
 ROLLBACK = PROJECT / "playbooks" / "rollback.yml"
@@ -26,10 +26,9 @@ def name(host: Any) -> str:
     return host.backend.hostname
 
 
-def only_debian12(host: Any) -> None:
+def deploy_host(host: Any) -> None:
     """Deploy sequences change the serving release: they run on one host."""
-    if not name(host).endswith("debian12"):
-        pytest.skip("deploy sequences run on debian12 only")
+    checked_once(host, "deploy sequences run on one host")
 
 
 def get(host: Any, path: str, method: str = "GET", json_body: str = "") -> tuple[int, str]:
@@ -85,7 +84,7 @@ def test_celery_task_round_trips_through_redis(host: Any) -> None:
 
 def test_beat_runs_on_the_first_web_host_only(host: Any) -> None:
     scheduler = host.service("app-scheduler")
-    if name(host).endswith("debian12"):
+    if name(host) == first_run_host():  # groups['web'][0]
         assert scheduler.is_running, unit_journal(host, "app-scheduler")
         for _ in range(30):  # beat fires every 10 s
             status, body = get(host, "/beat")
@@ -124,14 +123,14 @@ def test_metrics_for_monitoring_through_nginx(host: Any) -> None:
 
 
 def test_redeploy_of_the_live_release_changes_nothing(host: Any) -> None:
-    only_debian12(host)
+    deploy_host(host)
     result = deploy(host, "1.0.0")
     assert result.rc == 0, result.output[-3000:]
     assert result.recap(name(host))["changed"] == 0, result.output[-3000:]
 
 
 def test_deploy_under_load_fails_no_request(host: Any) -> None:
-    only_debian12(host)
+    deploy_host(host)
     # Bounded load: 2 connections for 60 s, a new connection per request (so nginx's graceful
     # reload closing idle keep-alive connections is not counted as a failure; a refused or
     # reset request is).
@@ -155,7 +154,7 @@ def test_deploy_under_load_fails_no_request(host: Any) -> None:
 
 
 def test_unready_release_is_stopped_and_old_keeps_serving(host: Any) -> None:
-    only_debian12(host)
+    deploy_host(host)
     live_slot = host.file("/srv/app/state/active-slot").content_string.strip()
     result = deploy(host, "1.2.0-unready", app_health_timeout=8)
     assert result.rc != 0
@@ -168,7 +167,7 @@ def test_unready_release_is_stopped_and_old_keeps_serving(host: Any) -> None:
 
 
 def test_failed_migration_aborts_before_the_switch(host: Any) -> None:
-    only_debian12(host)
+    deploy_host(host)
     result = deploy(host, "1.3.0-badmigration")
     assert result.rc != 0
     assert "migration of release 1.3.0-badmigration failed" in result.output, result.output[-3000:]
@@ -179,7 +178,7 @@ def test_failed_migration_aborts_before_the_switch(host: Any) -> None:
 
 def test_rollback_to_the_previous_release(host: Any) -> None:
     """The idle slot holds the unready 1.2.0 (stopped): no warm standby, so the full path restarts 1.0.0."""
-    only_debian12(host)
+    deploy_host(host)
     result = run_play(ROLLBACK, limit=name(host))
     assert result.rc == 0, result.output[-3000:]
     assert "no fast path: the" in result.output and "(full rollback path)" in result.output, result.output[-3000:]
@@ -193,7 +192,7 @@ def test_rollback_to_the_previous_release(host: Any) -> None:
 def test_rollback_to_the_warm_standby_only_moves_nginx(host: Any) -> None:
     """1.1.0 kept running in the other slot: one command checks it and moves nginx (same process),
     to an explicit release and then back to the previous one of the history."""
-    only_debian12(host)
+    deploy_host(host)
     live = host.file("/srv/app/state/active-slot").content_string.strip()
     standby = "green" if live == "blue" else "blue"
     standby_pid = host.check_output(f"systemctl show -P MainPID app-web@{standby}")
@@ -210,7 +209,7 @@ def test_rollback_to_the_warm_standby_only_moves_nginx(host: Any) -> None:
 
 
 def test_stale_deploy_lock_is_reported_then_broken(host: Any) -> None:
-    only_debian12(host)
+    deploy_host(host)
     host.run("printf 'token=dead\\nversion=0.9\\nby=ci@killed\\nstarted=1\\n' > /srv/app/state/deploy.lock")
     result = deploy(host, "1.0.0")
     assert result.rc != 0 and "Stale deploy lock" in result.output and "app_deploy_break_lock" in result.output, result.output[-2000:]
@@ -220,7 +219,7 @@ def test_stale_deploy_lock_is_reported_then_broken(host: Any) -> None:
 
 
 def test_database_down_during_deploy_fails_before_the_switch(host: Any) -> None:
-    only_debian12(host)
+    deploy_host(host)
     assert version(host) == "1.0.0"
     host.run("systemctl stop postgresql")
     try:
@@ -233,7 +232,7 @@ def test_database_down_during_deploy_fails_before_the_switch(host: Any) -> None:
 
 
 def test_rotating_secrets_restarts_the_live_release_on_them(host: Any) -> None:
-    only_debian12(host)
+    deploy_host(host)
     fixtures = PROJECT / "tests" / "fixtures"
     old_password = (fixtures / "postgresql" / "app.password").read_text().strip()
     new_password, new_key = "rotated-" + "p4ssw0rd" * 3, "k3y-" + "0123456789abcdef" * 3
@@ -255,7 +254,7 @@ def test_rotating_secrets_restarts_the_live_release_on_them(host: Any) -> None:
 def test_a_standby_older_than_the_env_is_not_taken_warm(host: Any) -> None:
     """The rotations rewrote .env after the standby started: the helper refuses the fast path to it
     and changes nothing (rollback.yml then restarts the release on the current .env)."""
-    only_debian12(host)
+    deploy_host(host)
     live, _, _, idle_release, idle_state, fresh = host.check_output("/usr/local/sbin/app-switch status").split()
     assert (idle_state, fresh) == ("active", "no"), (idle_release, idle_state, fresh)
     out = host.run(f"/usr/local/sbin/app-switch rollback {idle_release}")

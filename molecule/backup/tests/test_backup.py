@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from conftest import PROJECT, assert_refused, assert_role_refuses, run_play, unit_journal
+from conftest import PROJECT, assert_refused, assert_role_refuses, checked_once, run_play, unit_journal
 
 BACKUP_DIR = "/var/backups/prodready"
 SERVICE = "prodready-backup.service"
@@ -119,9 +119,7 @@ def test_restore_playbook_brings_deleted_rows_back(host: Any) -> None:
 
 
 def test_restore_without_confirmation_is_refused(host: Any) -> None:
-    name = host.backend.hostname
-    if not name.endswith("debian12"):
-        pytest.skip("input validation is platform-independent: checked on debian12 only")
+    name = checked_once(host, "input validation is platform-independent")
     result = run_play(RESTORE_PLAYBOOK, limit=name)
     assert_refused(result, name, "Refusing to restore", "backup_restore_confirm=app")
     wrong = run_play(RESTORE_PLAYBOOK, limit=name, extra_vars={"backup_restore_confirm": "postgres"})

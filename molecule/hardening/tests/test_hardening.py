@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from conftest import assert_refused, assert_role_refuses, container_ip, role_play, run_play, unit_journal
+from conftest import assert_refused, assert_role_refuses, checked_once, container_ip, role_play, run_play, unit_journal
 
 KEY = Path(__file__).resolve().parents[3] / "tests" / "fixtures" / "ssh" / "id_ed25519"
 SSH = "ssh -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o ConnectTimeout=5"
@@ -150,9 +150,7 @@ def test_bad_input_stops_before_any_change(host: Any, bad_vars: dict[str, Any], 
 def test_refuses_a_firewall_that_cuts_its_own_ssh_source(host: Any, tmp_path: Path) -> None:
     """Over a real SSH connection from the Docker host, an SSH allow-list without the
     controller's address is refused before anything changes."""
-    name = host.backend.hostname
-    if not name.endswith("debian12"):
-        pytest.skip("checked once")
+    name = checked_once(host)
     key = tmp_path / "id_ed25519"
     key.write_text(KEY.read_text())
     key.chmod(0o600)
@@ -168,9 +166,7 @@ def test_refuses_a_firewall_that_cuts_its_own_ssh_source(host: Any, tmp_path: Pa
 
 def test_refuses_to_lock_out_its_own_ssh_connection(host: Any) -> None:
     """Connecting as root over SSH while root login is being disabled is refused up front."""
-    name = host.backend.hostname
-    if not name.endswith("debian12"):
-        pytest.skip("checked once")
+    name = checked_once(host)
     play = role_play("hardening", tasks_from="preflight")
     play[0]["gather_facts"] = False
     result = run_play(play, limit=name, extra_vars={

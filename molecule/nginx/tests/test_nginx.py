@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from conftest import assert_readiness, assert_refused, container_ip, role_play, run_play, unit_journal
+from conftest import assert_readiness, assert_refused, checked_once, container_ip, role_play, run_play, unit_journal
 
 APP = "app.prodready.test"
 WWW = "www.app.prodready.test"
@@ -236,9 +236,7 @@ def test_readiness_items_pass(host: Any, tmp_path: Any) -> None:
 def test_file_written_by_an_interrupted_run_is_reloaded(host: Any) -> None:
     """A run killed after writing a file but before the reload handler: the report names the file, and the
     next run reloads nginx (the file is unchanged, so no handler would): same master, new workers."""
-    name = host.backend.hostname
-    if not name.endswith("debian12"):
-        pytest.skip("checked once")
+    name = checked_once(host)
     master = host.check_output("cat /run/nginx.pid")
     workers = set(host.check_output(f"pgrep -P {master}").split())
     host.run("touch /etc/nginx/conf.d/prodready.conf")
@@ -253,9 +251,7 @@ def test_file_written_by_an_interrupted_run_is_reloaded(host: Any) -> None:
 
 def test_a_config_nginx_rejects_never_goes_live(host: Any) -> None:
     """A value that passes preflight but breaks nginx -t: the file is not replaced, nginx keeps serving."""
-    name = host.backend.hostname
-    if not name.endswith("debian12"):
-        pytest.skip("checked once")
+    name = checked_once(host)
     live = "/etc/nginx/conf.d/prodready.conf"
     before = host.file(live).md5sum
     master, _ = nginx_pids(host)
@@ -286,8 +282,6 @@ BAD_INPUT = [
 
 @pytest.mark.parametrize("bad_vars, needles", BAD_INPUT)
 def test_bad_input_stops_before_any_change(host: Any, bad_vars: dict[str, Any], needles: list[str]) -> None:
-    name = host.backend.hostname
-    if not name.endswith("debian12"):
-        pytest.skip("input validation is platform-independent: checked once")
+    name = checked_once(host, "input validation is platform-independent")
     result = run_play(role_play("nginx"), limit=name, extra_vars=bad_vars)
     assert_refused(result, name, *needles)

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from conftest import all_items_pass, assert_readiness, assert_role_refuses, role_play, run_play, unit_journal
+from conftest import all_items_pass, assert_readiness, assert_role_refuses, checked_once, role_play, run_play, unit_journal
 
 FIXTURES = Path(__file__).resolve().parents[3] / "tests" / "fixtures" / "postgresql"
 APP_PASSWORD = (FIXTURES / "app.password").read_text().strip()
@@ -165,9 +165,7 @@ def start_time(host: Any) -> str:
 
 def test_reload_only_change_keeps_the_server_running(host: Any) -> None:
     """A reload-only change is applied without restart; a restart-only one waits when restarts are not allowed."""
-    name = host.backend.hostname
-    if not name.endswith("debian12"):
-        pytest.skip("restart handling is platform-independent: checked once")
+    name = checked_once(host, "restart handling is platform-independent")
     before = start_time(host)
     changed = run_play(role_play("postgresql"), limit=name, extra_vars={
         "postgresql_log_min_duration_statement": "250ms",
@@ -190,9 +188,7 @@ def test_reload_only_change_keeps_the_server_running(host: Any) -> None:
 def test_file_written_by_an_interrupted_run_is_reloaded(host: Any) -> None:
     """A run killed after writing pg_hba.conf but before its reload handler: the report names the file,
     the next run reloads (the file itself is unchanged, so no handler would) and the item passes again."""
-    name = host.backend.hostname
-    if not name.endswith("debian12"):
-        pytest.skip("reload handling is platform-independent: checked once")
+    name = checked_once(host, "reload handling is platform-independent")
     loaded = sql(host, "SELECT pg_conf_load_time()")
     host.run(f"touch /etc/postgresql/{version(host)}/main/pg_hba.conf")
     stale = assert_readiness(host, "postgresql", ["prodready_readiness | rejectattr('passed') | list | length == 1"], show=True)
@@ -247,9 +243,7 @@ def test_bad_input_stops_before_any_change(host: Any, bad_vars: dict[str, Any], 
 
 def test_pgdg_repository_in_check_mode(host: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """PGDG cannot be reached here: check mode shows the repository the role would add, signed by the shipped key."""
-    name = host.backend.hostname
-    if not name.endswith("debian12"):
-        pytest.skip("checked once")
+    name = checked_once(host)
     assert host.run("apt-get install -y -qq python3-debian").rc == 0  # deb822_repository cannot install it in check mode
     monkeypatch.setenv("ANSIBLE_VERBOSITY", "1")  # print the module's result: the rendered repository
     result = run_play(role_play("postgresql", tasks_from="pgdg"), limit=name, check=True,

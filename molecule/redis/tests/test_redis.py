@@ -14,7 +14,7 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
-from conftest import all_items_pass, assert_readiness, assert_role_refuses, container_ip, role_play, run_play, unit_journal
+from conftest import all_items_pass, assert_readiness, assert_role_refuses, checked_once, container_ip, role_play, run_play, unit_journal
 
 PASSWORD = (Path(__file__).resolve().parents[3] / "tests" / "fixtures" / "redis" / "redis.password").read_text().strip()
 UNIT = "redis-server"
@@ -200,9 +200,7 @@ def test_readiness_items_pass(host: Any) -> None:
 
 def test_private_and_public_addresses_in_preflight(host: Any) -> None:
     """Private addresses pass the checks; a public one passes only with redis_allow_public (one play, two runs)."""
-    name = host.backend.hostname
-    if not name.endswith("debian12"):
-        pytest.skip("input validation is platform-independent: checked on debian12 only")
+    name = checked_once(host, "input validation is platform-independent")
     play = role_play("redis", {"redis_bind_addresses": ["127.0.0.1", "10.0.1.5", "172.31.0.9", "-fd00::5"]},
                      tasks_from="preflight")
     play[0]["tasks"] += role_play("redis", {"redis_bind_addresses": ["0.0.0.0"], "redis_allow_public": True},
