@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from conftest import assert_readiness, assert_refused, checked_once, container_ip, role_play, run_play, unit_journal
+from conftest import assert_readiness, assert_role_refuses, checked_once, container_ip, role_play, run_play, unit_journal
 
 APP = "app.prodready.test"
 WWW = "www.app.prodready.test"
@@ -282,6 +282,4 @@ BAD_INPUT = [
 
 @pytest.mark.parametrize("bad_vars, needles", BAD_INPUT)
 def test_bad_input_stops_before_any_change(host: Any, bad_vars: dict[str, Any], needles: list[str]) -> None:
-    name = checked_once(host, "input validation is platform-independent")
-    result = run_play(role_play("nginx"), limit=name, extra_vars=bad_vars)
-    assert_refused(result, name, *needles)
+    assert_role_refuses(host, "nginx", bad_vars, needles)
