@@ -64,13 +64,17 @@ def _play_command(plays: list[dict[str, Any]] | Path, limit: str, tmp: Path,
     return cmd
 
 
+def run_command(cmd: list[str], env_extra: dict[str, str] | None = None, timeout: int = 600) -> PlayResult:
+    """Run a command that runs playbooks (ansible-playbook, a script) with the plays' environment."""
+    proc = subprocess.run(cmd, env=_play_env(env_extra), capture_output=True, text=True, timeout=timeout, check=False)
+    return PlayResult(proc.returncode, proc.stdout + proc.stderr)
+
+
 def run_play(plays: list[dict[str, Any]] | Path, limit: str, extra_vars: dict[str, Any] | None = None,
              check: bool = False, env_extra: dict[str, str] | None = None) -> PlayResult:
     """Run `plays` (a playbook as data, or a playbook file) against `limit` in the scenario's inventory."""
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = _play_command(plays, limit, Path(tmp), extra_vars, check)
-        proc = subprocess.run(cmd, env=_play_env(env_extra), capture_output=True, text=True, timeout=600, check=False)
-    return PlayResult(proc.returncode, proc.stdout + proc.stderr)
+        return run_command(_play_command(plays, limit, Path(tmp), extra_vars, check), env_extra)
 
 
 def start_play(playbook: Path, limit: str, tmp: Path, extra_vars: dict[str, Any] | None = None) -> subprocess.Popen[str]:

@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 import pytest
 import testinfra
 
-from conftest import PROJECT, VENV_COLLECTIONS, PlayResult, assert_refused, container_ip, run_play, start_play
+from conftest import PROJECT, VENV_COLLECTIONS, PlayResult, assert_refused, container_ip, run_command, run_play, start_play
 
 WEB, DB, MON = "stack-web", "stack-db", "stack-mon"
 PLAYBOOKS = PROJECT / "playbooks"
@@ -199,3 +200,77 @@ def test_verify_runs_from_the_built_and_installed_collection(tmp_path: Path) -> 
         "ANSIBLE_COLLECTIONS_PATH": ":".join([str(tmp_path / "installed"), *map(str, VENV_COLLECTIONS)]),
         "PRODREADY_REPORT": str(tmp_path / "report.json")})
     assert result.rc == 0 and "Failed: 0" in result.output, result.output[-3000:]
+
+
+def _vault_host_var(name: str, value: str, vault_id: str, password_file: Path) -> str:
+    """`name: !vault |` and the value encrypted with vault_id, as ansible-vault writes it."""
+    done = subprocess.run(["ansible-vault", "encrypt_string", "--vault-id", f"{vault_id}@{password_file}",
+                           "--stdin-name", name], input=value, capture_output=True, text=True, check=True)
+    return done.stdout.strip()
+
+
+def _workflow_inputs(hosts: dict[str, Any], tmp: Path) -> tuple[dict[str, str], Path]:
+    """The environment scripts/ci-deploy gets from deploy.yml's secrets and variables, for the
+    vault id `rehearsal`, and an inventory source that reaches the three hosts over SSH as the
+    deploy user with the web host's SECRET_KEY from that vault (same value as the scenario's)."""
+    password = tmp / "vault.pass"
+    password.write_text("rehearsal-vault-password\n")
+    secret = (PROJECT / "tests" / "fixtures" / "app" / "secret_key").read_text().strip()
+    lines = ["all:", "  hosts:"]
+    known_hosts = []
+    for name in (WEB, DB, MON):
+        address = container_ip(name)
+        lines += [f"    {name}:", "      ansible_connection: ssh", f"      ansible_host: {address}",
+                  "      ansible_user: deploy", "      ansible_python_interpreter: /usr/bin/python3"]
+        if name == WEB:
+            lines += ["      " + line for line in _vault_host_var("app_secret_key", secret, "rehearsal", password).splitlines()]
+        key = hosts[name].file("/etc/ssh/ssh_host_ed25519_key.pub").content_string.split()
+        known_hosts.append(f"{address} {key[0]} {key[1]}")
+    ssh_inventory = tmp / "ssh.yml"
+    ssh_inventory.write_text("\n".join(lines) + "\n")
+    runner_temp = Path(tempfile.mkdtemp(prefix="runner-", dir="/tmp"))  # short: SSH control sockets live there
+    env = {
+        "DEPLOY_ENV": "rehearsal",
+        "APP_VERSION": app_json(hosts[MON], "/version")["version"],
+        "VAULT_PASSWORD": password.read_text().strip(),
+        "SSH_PRIVATE_KEY": (PROJECT / "tests" / "fixtures" / "ssh" / "id_ed25519").read_text(),
+        "SSH_KNOWN_HOSTS": "\n".join(known_hosts),
+        # The scenario's inventory (group_vars beside it), then the SSH connection over it.
+        "DEPLOY_INVENTORY": f"{os.environ.get('MOLECULE_INVENTORY_FILE', '')} {ssh_inventory}",
+        "PRODREADY_REPORT": str(tmp / "report.json"),
+        "RUNNER_TEMP": str(runner_temp),
+        "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(tmp / "facts"),
+    }
+    return env, runner_temp
+
+
+def test_deploy_workflow_step_over_ssh_with_vault_and_pinned_keys(hosts: dict[str, Any], tmp_path: Path) -> None:
+    """scripts/ci-deploy, the step of both jobs of .github/workflows/deploy.yml: over SSH as the
+    deploy user, host keys pinned, SECRET_KEY from vault id `rehearsal`. A host key that is not the
+    pinned one and a wrong vault password stop it before any change; the right inputs redeploy the
+    live release (changed=0) and write a passing report. The credentials never outlive a run."""
+    if not os.environ.get("MOLECULE_INVENTORY_FILE"):
+        pytest.skip("MOLECULE_INVENTORY_FILE is not set: run through molecule verify")
+    env, runner_temp = _workflow_inputs(hosts, tmp_path)
+    ci_deploy = [str(PROJECT / "scripts" / "ci-deploy")]
+    pinned = env["SSH_KNOWN_HOSTS"].splitlines()
+    assert pinned[0].split()[2] != pinned[1].split()[2], "web and db share a host key: the wrong-key case would pass"
+    wrong_key = {**env, "SSH_KNOWN_HOSTS": "\n".join([pinned[0].split()[0] + " " + pinned[1].split(maxsplit=1)[1], *pinned[1:]])}
+    unpinned = run_command(ci_deploy, wrong_key)
+    assert unpinned.rc != 0 and "Host key verification failed" in unpinned.output, unpinned.output[-3000:]
+    assert unpinned.recap(WEB)["unreachable"] == 1 and unpinned.recap(DB)["changed"] == 0
+    assert not list(runner_temp.iterdir()), "credentials left behind"
+
+    wrong_vault = run_command(ci_deploy, {**env, "VAULT_PASSWORD": "not-the-password"})
+    assert wrong_vault.rc != 0 and "Decryption failed" in wrong_vault.output, wrong_vault.output[-3000:]
+    assert wrong_vault.recap(WEB)["changed"] == 0 and wrong_vault.recap(DB)["changed"] == 0
+    assert not list(runner_temp.iterdir()), "credentials left behind"
+
+    deployed = run_command(ci_deploy, env, timeout=900)
+    assert deployed.rc == 0 and "Failed: 0" in deployed.output, deployed.output[-4000:]
+    assert deployed.recap(WEB)["changed"] == 0, deployed.output[-4000:]
+    report = json.loads(Path(env["PRODREADY_REPORT"]).read_text())
+    assert report["failed"] == 0 and sorted(report["hosts"]) == sorted([WEB, DB, MON]), report
+    assert not list(runner_temp.iterdir()), "credentials left behind"
+    web_auth = hosts[WEB].run("journalctl -u ssh -u sshd --since '-15min' --no-pager | grep -c 'Accepted publickey for deploy'")
+    assert int(web_auth.stdout.strip() or 0) >= 1, "no SSH login of the deploy user on the web host"
