@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
+import os
+import subprocess
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -46,3 +48,34 @@ def render_role_template(role: str, template: str, **overrides: Any) -> str:
     """roles/<role>/templates/<template> rendered with role_templar(role, **overrides)."""
     text = (ROLES / role / "templates" / template).read_text()
     return role_templar(role, **overrides).template(trust_as_template(text))
+
+
+class FakeRoot:
+    """A scratch root for a rendered shell helper whose system commands are fakes: bin/<name>
+    (first on PATH) are small scripts, and fake/ (as $FAKE) holds what they answer or record."""
+
+    def __init__(self, root: Path, fakes: dict[str, str], helper: str, env: dict[str, str] | None = None) -> None:
+        self.root = root
+        self.helper = root / helper
+        self._env = env or {}
+        for directory in ("bin", "fake"):
+            (root / directory).mkdir(parents=True, exist_ok=True)
+        for name, body in fakes.items():
+            self._executable(root / "bin" / name, body)
+
+    @staticmethod
+    def _executable(path: Path, text: str) -> None:
+        path.write_text(text)
+        path.chmod(0o755)
+
+    def install(self, text: str) -> None:
+        """Write the rendered helper."""
+        self._executable(self.helper, text)
+
+    def fake(self, name: str, content: str) -> None:
+        (self.root / "fake" / name).write_text(content)
+
+    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """The helper with args, the fakes first on PATH."""
+        env = {**os.environ, "PATH": f"{self.root / 'bin'}:{os.environ['PATH']}", "FAKE": str(self.root / "fake"), **self._env}
+        return subprocess.run([str(self.helper), *args], env=env, capture_output=True, text=True, check=False)

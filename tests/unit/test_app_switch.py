@@ -6,15 +6,13 @@ these cases cover the paths a real host rarely shows: a held lock, nginx refusin
 from __future__ import annotations
 
 import os
-import subprocess
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conftest import render_role_template
+from conftest import FakeRoot, render_role_template
 
 FAKES = {
     # units/<name> holds "<state> <epoch it became active>".
@@ -40,9 +38,12 @@ def render(root: Path) -> str:
         groups={"web": ["web1"]}, ansible_managed="managed")
 
 
-@dataclass
-class Host:
-    root: Path
+class Host(FakeRoot):
+    """A scratch app root (srv/) for the rendered app-switch; the fakes record their calls."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root, FAKES, "app-switch", env={"PRODREADY_LOCK_BY": "ops@laptop"})
+        (root / "fake" / "units").mkdir()
 
     @property
     def srv(self) -> Path:
@@ -54,28 +55,15 @@ class Host:
     def unit(self, name: str, state: str, since: float) -> None:
         (self.root / "fake" / "units" / name).write_text(f"{state} {int(since)}\n")
 
-    def fake(self, name: str, value: str) -> None:
-        (self.root / "fake" / name).write_text(value)
-
     def calls(self) -> str:
         calls = self.root / "fake" / "calls"
         return calls.read_text() if calls.exists() else ""
-
-    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
-        env = {**os.environ, "PATH": f"{self.root / 'bin'}:{os.environ['PATH']}", "FAKE": str(self.root / "fake"),
-               "PRODREADY_LOCK_BY": "ops@laptop"}
-        return subprocess.run([str(self.root / "app-switch"), *args], env=env, capture_output=True, text=True, check=False)
 
 
 @pytest.fixture
 def host(tmp_path: Path) -> Host:
     """blue serves 1.1.0; green is a warm standby of 1.0.0 started after .env was written."""
     h = Host(tmp_path)
-    (tmp_path / "bin").mkdir()
-    for name, body in FAKES.items():
-        (tmp_path / "bin" / name).write_text(body)
-        (tmp_path / "bin" / name).chmod(0o755)
-    (tmp_path / "fake" / "units").mkdir(parents=True)
     for release in ("1.0.0", "1.1.0"):
         (h.srv / "releases" / release).mkdir(parents=True)
         (h.srv / "releases" / release / ".prodready-release").write_text("done\n")
@@ -91,9 +79,7 @@ def host(tmp_path: Path) -> Host:
     (tmp_path / "upstream.conf").write_text("# managed\nserver 127.0.0.1:8001;\n")
     h.unit("app-web@blue.service", "active", time.time() - 300)
     h.unit("app-web@green.service", "active", time.time() - 300)
-    script = tmp_path / "app-switch"
-    script.write_text(render(tmp_path))
-    script.chmod(0o755)
+    h.install(render(tmp_path))
     return h
 
 

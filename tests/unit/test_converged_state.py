@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import render_role_template
+from conftest import FakeRoot, render_role_template
 
 FINGERPRINT = "f" * 64
 FAKES = {
@@ -39,35 +39,22 @@ STATE = {
 }
 
 
-class Host:
+class Host(FakeRoot):
     """A scratch root with etc/, home/<user>/.ssh and the rendered helper."""
 
     def __init__(self, root: Path) -> None:
-        self.root = root
-        for directory in ("bin", "fake", "etc/nginx", "etc/volatile", "home/ops/.ssh"):
+        super().__init__(root, FAKES, "prodready-converged")
+        for directory in ("etc/nginx", "etc/volatile", "home/ops/.ssh"):
             (root / directory).mkdir(parents=True)
-        for name, body in FAKES.items():
-            (root / "bin" / name).write_text(body)
-            (root / "bin" / name).chmod(0o755)
         for name, content in STATE.items():
             self.fake(name, content)
         (root / "etc" / "nginx" / "nginx.conf").write_text("worker_processes auto;\n")
         (root / "etc" / "sysctl.conf").write_text("net.ipv4.tcp_syncookies = 1\n")
-        script = root / "prodready-converged"
-        script.write_text(render_role_template(
+        self.install(render_role_template(
             "converged", "usr/local/sbin/prodready-converged.j2", ansible_managed="managed",
             __converged_dir=str(root / "state"),
             converged_paths=[str(root / "etc"), str(root / "home") + "/*/.ssh"],
             converged_ignore_paths=[str(root / "etc" / "volatile")]))
-        script.chmod(0o755)
-
-    def fake(self, name: str, content: str) -> None:
-        (self.root / "fake" / name).write_text(content)
-
-    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
-        env = {**os.environ, "PATH": f"{self.root / 'bin'}:{os.environ['PATH']}", "FAKE": str(self.root / "fake")}
-        return subprocess.run([str(self.root / "prodready-converged"), *args], env=env, capture_output=True,
-                              text=True, check=False)
 
     def check(self, fingerprint: str = FINGERPRINT, hours: str = "24") -> subprocess.CompletedProcess[str]:
         return self.run("check", fingerprint, hours)
