@@ -106,6 +106,36 @@ def test_a_release_outside_the_history_is_appended(host: Host) -> None:
     assert host.read("state/history") == "1.1.0\n1.0.0\n"
 
 
+@pytest.mark.parametrize(("history", "given", "target"), [
+    ("0.9.0\n1.0.0\n1.1.0\n", "", "1.0.0"),  # the one before the live release
+    ("0.9.0\n1.0.0\n1.1.0\n", "0.9.0", "0.9.0"),
+    ("1.1.0\n", "1.0.0", "1.0.0"),
+])
+def test_target_is_the_given_release_else_the_one_before_the_live_one(host: Host, history: str, given: str, target: str) -> None:
+    (host.srv / "state" / "history").write_text(history)
+    done = host.run("target", given)
+    assert done.returncode == 0 and done.stdout == f"{target}\n", done.stdout + done.stderr
+
+
+def test_no_target_without_a_previous_release(host: Host) -> None:
+    (host.srv / "state" / "history").write_text("1.1.0\n")
+    done = host.run("target")
+    assert done.returncode == 1 and "no previous release in" in done.stderr and done.stdout == ""
+
+
+@pytest.mark.parametrize(("history", "release", "after"), [
+    ("0.9.0\n1.0.0\n1.1.0\n", "0.9.0", "0.9.0\n"),
+    ("1.0.0\n1.1.0\n1.0.0\n1.2.0\n", "1.0.0", "1.0.0\n1.1.0\n1.0.0\n"),  # up to its last line
+    ("1.1.0\n", "1.0.0", "1.1.0\n1.0.0\n"),
+])
+def test_record_history_ends_it_with_the_release_once(host: Host, history: str, release: str, after: str) -> None:
+    (host.srv / "state" / "history").write_text(history)
+    first, second = host.run("record-history", release), host.run("record-history", release)
+    assert first.stdout == f"recorded {release}\n" and second.stdout == "unchanged\n", first.stdout + first.stderr
+    assert host.read("state/history") == after
+    assert (host.srv / "state" / "history").stat().st_mode & 0o777 == 0o600
+
+
 @pytest.mark.parametrize(("setup", "reason"), [
     (lambda h: (h.srv / ".." / "srv" / "shared" / ".env").touch(), "not running on the current .env"),
     (lambda h: h.unit("app-web@green.service", "inactive", 0), "not running on the current .env"),

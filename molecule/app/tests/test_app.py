@@ -199,7 +199,7 @@ def test_rollback_to_the_warm_standby_only_moves_nginx(host: Any) -> None:
     for target, slot, history in (("1.1.0", standby, ["1.0.0", "1.1.0"]), ("", live, ["1.0.0"])):
         result = run_play(ROLLBACK, limit=name(host), extra_vars={"app_rollback_to": target})
         assert result.rc == 0 and "(warm standby); rollback took" in result.output, result.output[-3000:]
-        assert "full rollback path" not in result.output and "Read the deploy history" not in result.output
+        assert "full rollback path" not in result.output and "Choose the release to go back to" not in result.output
         assert version(host) == (target or "1.0.0")
         assert host.file("/srv/app/state/active-slot").content_string.strip() == slot
         assert host.file("/srv/app/state/history").content_string.split() == history
