@@ -202,6 +202,9 @@ def test_verify_runs_from_the_built_and_installed_collection(tmp_path: Path) -> 
     assert result.rc == 0 and "Failed: 0" in result.output, result.output[-3000:]
 
 
+REHEARSAL_VAULT_PASSWORD = "rehearsal-vault-password"
+
+
 def _vault_host_var(name: str, value: str, vault_id: str, password_file: Path) -> str:
     """`name: !vault |` and the value encrypted with vault_id, as ansible-vault writes it."""
     done = subprocess.run(["ansible-vault", "encrypt_string", "--vault-id", f"{vault_id}@{password_file}",
@@ -214,7 +217,7 @@ def _workflow_inputs(hosts: dict[str, Any], tmp: Path) -> tuple[dict[str, str], 
     vault id `rehearsal`, and an inventory source that reaches the three hosts over SSH as the
     deploy user with the web host's SECRET_KEY from that vault (same value as the scenario's)."""
     password = tmp / "vault.pass"
-    password.write_text("rehearsal-vault-password\n")
+    password.write_text(f"{REHEARSAL_VAULT_PASSWORD}\n")
     secret = (PROJECT / "tests" / "fixtures" / "app" / "secret_key").read_text().strip()
     lines = ["all:", "  hosts:"]
     known_hosts = []
@@ -232,7 +235,7 @@ def _workflow_inputs(hosts: dict[str, Any], tmp: Path) -> tuple[dict[str, str], 
     env = {
         "DEPLOY_ENV": "rehearsal",
         "APP_VERSION": app_json(hosts[MON], "/version")["version"],
-        "VAULT_PASSWORD": password.read_text().strip(),
+        "VAULT_PASSWORD": REHEARSAL_VAULT_PASSWORD,
         "SSH_PRIVATE_KEY": (PROJECT / "tests" / "fixtures" / "ssh" / "id_ed25519").read_text(),
         "SSH_KNOWN_HOSTS": "\n".join(known_hosts),
         # The scenario's inventory (group_vars beside it), then the SSH connection over it.
