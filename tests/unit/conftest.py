@@ -11,10 +11,15 @@ from typing import Any
 
 import yaml
 from ansible.parsing.dataloader import DataLoader
+from ansible.plugins.loader import init_plugin_loader
 from ansible.template import Templar, trust_as_template
 
-PLUGINS = Path(__file__).resolve().parents[2] / "plugins"
-ROLES = Path(__file__).resolve().parents[2] / "roles"
+PROJECT = Path(__file__).resolve().parents[2]
+PLUGINS = PROJECT / "plugins"
+ROLES = PROJECT / "roles"
+# Role vars call the collection's own filters (prodready.webstack.*): scripts/setup-venv links the
+# checkout as the collection under .collections, which the loader searches as in a play.
+init_plugin_loader([str(PROJECT / ".collections")])
 
 
 def load_plugin(kind: str, name: str) -> ModuleType:
