@@ -7,10 +7,13 @@ assert that the play stopped before changing anything.
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import os
 import re
 import subprocess
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -179,3 +182,108 @@ def assert_readiness(host: Any, role: str, that: list[str], show: bool = False) 
     result = run_play(play, limit=name)
     assert result.rc == 0 and result.recap(name)["changed"] == 0, result.output[-3000:]
     return result
+
+
+# Expectations from facts and configuration, not from host names: the platform key the roles use
+# (Debian-12, Ubuntu-24) read from the host's /etc/os-release, and the variables the scenario's
+# inventory gives a host (host_vars, group_vars), with the role's defaults for what it leaves unset.
+
+def _load_platform_filter() -> Any:
+    spec = importlib.util.spec_from_file_location("prodready_filter_platform", PROJECT / "plugins" / "filter" / "platform.py")
+    assert spec and spec.loader, "cannot load plugins/filter/platform.py"
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_PLATFORM_FILTER = _load_platform_filter()
+# Ansible's distribution fact for the os-release IDs of the supported distributions.
+_DISTRIBUTIONS = {"debian": "Debian", "ubuntu": "Ubuntu"}
+
+
+def parse_os_release(text: str) -> dict[str, str]:
+    """os-release(5) text as a dict (KEY=value lines, values unquoted)."""
+    fields: dict[str, str] = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, value = line.split("=", 1)
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+            value = value[1:-1]
+        fields[key.strip()] = value
+    return fields
+
+
+def platform_from_os_release(fields: Mapping[str, str]) -> str:
+    """The roles' platform key (filter platform_key: Debian-12, Ubuntu-22; Ubuntu-24.10 for an interim
+    release) of a host with these os-release fields."""
+    os_id = fields.get("ID", "unknown")
+    version = fields.get("VERSION_ID", "")
+    facts = {"distribution": _DISTRIBUTIONS.get(os_id, os_id.capitalize()),
+             "distribution_major_version": version.split(".")[0] or "unknown", "distribution_version": version}
+    key: str = _PLATFORM_FILTER.platform_key(facts)
+    return key
+
+
+_OS_RELEASE: dict[str, dict[str, str]] = {}
+
+
+def os_release(host: Any) -> dict[str, str]:
+    """The host's /etc/os-release fields (read once per host)."""
+    name: str = host.backend.hostname
+    if name not in _OS_RELEASE:
+        _OS_RELEASE[name] = parse_os_release(host.file("/etc/os-release").content_string)
+    return _OS_RELEASE[name]
+
+
+def platform(host: Any) -> str:
+    """The host's platform key as the roles compute it: "Debian-12", "Debian-13", "Ubuntu-22", "Ubuntu-24"."""
+    return platform_from_os_release(os_release(host))
+
+
+def upstream_version(package_version: str) -> str:
+    """A Debian package version without epoch and revision: "5:7.0.15-1~deb12u1" -> "7.0.15"."""
+    version = package_version.split(":", 1)[-1]
+    return version.rsplit("-", 1)[0] if "-" in version else version
+
+
+_INVENTORY_VARS: dict[tuple[str, str], dict[str, Any]] = {}
+
+
+def inventory_vars(host: Any) -> dict[str, Any]:
+    """The variables the scenario's inventory gives the host (host_vars over group_vars), as
+    `ansible-inventory --host` prints them: raw, templates not rendered. Cached per host."""
+    inventory = os.environ.get("MOLECULE_INVENTORY_FILE")
+    if not inventory:
+        pytest.skip("MOLECULE_INVENTORY_FILE is not set: run through molecule verify")
+    name: str = host.backend.hostname
+    key = (inventory, name)
+    if key not in _INVENTORY_VARS:
+        proc = subprocess.run(["ansible-inventory", "-i", inventory, "--host", name], env=_play_env(None),
+                              capture_output=True, text=True, timeout=120, check=False)
+        assert proc.returncode == 0, f"ansible-inventory --host {name}:\n{proc.stderr[-3000:]}"
+        _INVENTORY_VARS[key] = json.loads(proc.stdout)
+    return _INVENTORY_VARS[key]
+
+
+_ROLE_DEFAULTS: dict[str, dict[str, Any]] = {}
+
+
+def role_defaults(role: str) -> dict[str, Any]:
+    """roles/<role>/defaults/main.yml (raw: templates not rendered)."""
+    if role not in _ROLE_DEFAULTS:
+        _ROLE_DEFAULTS[role] = yaml.safe_load((PROJECT / "roles" / role / "defaults" / "main.yml").read_text()) or {}
+    return _ROLE_DEFAULTS[role]
+
+
+def host_setting(host: Any, role: str, name: str) -> Any:
+    """A role variable as this host gets it: the inventory's value, else roles/<role>/defaults/main.yml's
+    (raw either way: a template such as the default redis_maxmemory comes back as its text)."""
+    variables = inventory_vars(host)
+    if name in variables:
+        return variables[name]
+    defaults = role_defaults(role)
+    assert name in defaults, f"{name} is neither in the inventory of {host.backend.hostname} nor in roles/{role}/defaults/main.yml"
+    return defaults[name]
