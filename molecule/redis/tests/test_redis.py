@@ -1,11 +1,14 @@
 """Live state of prodready.webstack.redis, and its refusal of bad input.
 
-redis-debian12 runs Redis 7.0 with the role's defaults (maxmemory a quarter of RAM, noeviction, AOF);
-redis-debian13 runs Redis 8.0 on port 6380 as a cache (128mb, allkeys-lru, RDB snapshots only); see molecule.yml.
+Expectations come from the host, not its name: the Redis version from its platform (/etc/os-release)
+and installed package, the port, memory limit, policy and persistence from the variables the scenario's
+inventory gives it (molecule.yml: the role's defaults, or a cache on port 6380 with 128mb, allkeys-lru and
+RDB snapshots only), else the role's defaults.
 """
 
 from __future__ import annotations
 
+import re
 import shlex
 import uuid
 from pathlib import Path
@@ -14,22 +17,51 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
-from conftest import all_items_pass, assert_readiness, assert_role_refuses, checked_once, container_ip, role_play, run_play, unit_journal
+from conftest import (
+    all_items_pass,
+    assert_readiness,
+    assert_role_refuses,
+    checked_once,
+    container_ip,
+    host_setting,
+    inventory_vars,
+    platform,
+    role_play,
+    run_play,
+    unit_journal,
+    upstream_version,
+)
 
 PASSWORD = (Path(__file__).resolve().parents[3] / "tests" / "fixtures" / "redis" / "redis.password").read_text().strip()
 UNIT = "redis-server"
-SETTINGS = {
-    "debian12": {"port": 6379, "policy": "noeviction", "version": "7.0.", "aof": "1"},
-    "debian13": {"port": 6380, "policy": "allkeys-lru", "version": "8.0.", "aof": "0", "maxmemory": 128 * 1024 * 1024},
-}
+# The Redis each platform ships (redis-server package).
+REDIS_VERSIONS = {"Debian-12": "7.0", "Debian-13": "8.0", "Ubuntu-22": "6.0", "Ubuntu-24": "7.0"}
+# Redis memory units: k/m/g are powers of 1000, kb/mb/gb powers of 1024.
+UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1024, "m": 1000**2, "mb": 1024**2, "g": 1000**3, "gb": 1024**3}
 
 
-def short(host: Any) -> str:
-    return host.backend.hostname.rsplit("-", 1)[-1]
+def setting(host: Any, name: str) -> Any:
+    return host_setting(host, "redis", name)
 
 
 def port(host: Any) -> int:
-    return SETTINGS[short(host)]["port"]
+    return int(setting(host, "redis_port"))
+
+
+def persistence(host: Any) -> str:
+    return str(setting(host, "redis_persistence"))
+
+
+def expected_maxmemory(host: Any) -> int:
+    """redis_maxmemory in bytes when the inventory sets it; else the role's default, a quarter of the
+    host's RAM in MiB (ansible_facts.memtotal_mb), at least 64."""
+    if "redis_maxmemory" in inventory_vars(host):
+        value = str(inventory_vars(host)["redis_maxmemory"])
+        match = re.fullmatch(r"([0-9]+)([a-zA-Z]*)", value)
+        assert match and match[2].lower() in UNITS, f"redis_maxmemory={value}: not a literal size this test can read"
+        return int(match[1]) * UNITS[match[2].lower()]
+    memtotal_mb = int(host.check_output("awk '/^MemTotal:/ {print $2}' /proc/meminfo")) // 1024
+    return max(memtotal_mb // 4, 64) * 1024 * 1024
 
 
 def cli(host: Any, *args: str, password: str | None = PASSWORD, addr: str = "127.0.0.1") -> Any:
@@ -60,8 +92,11 @@ def test_distribution_redis_runs_under_systemd(host: Any) -> None:
     service = host.service(UNIT)
     assert service.is_running, unit_journal(host, UNIT)
     assert service.is_enabled
-    assert f"v={SETTINGS[short(host)]['version']}" in host.check_output("redis-server --version")
-    assert host.package("redis-server").is_installed
+    expected = REDIS_VERSIONS[platform(host)]
+    assert f"v={expected}." in host.check_output("redis-server --version"), platform(host)
+    package = host.package("redis-server")
+    assert package.is_installed
+    assert upstream_version(package.version).startswith(f"{expected}."), (package.version, platform(host))
     assert answer(host, "INFO", "server").count(f"tcp_port:{port(host)}") == 1
 
 
@@ -100,14 +135,8 @@ def test_dangerous_commands_are_disabled(host: Any, command: list[str]) -> None:
 
 def test_memory_limit_and_policy(host: Any) -> None:
     memory = info(host, "memory")
-    assert memory["maxmemory_policy"] == SETTINGS[short(host)]["policy"]
-    if short(host) == "debian12":
-        # The default: a quarter of the host's RAM in MiB (ansible_facts.memtotal_mb), at least 64.
-        memtotal_mb = int(host.check_output("awk '/^MemTotal:/ {print $2}' /proc/meminfo")) // 1024
-        expected = max(memtotal_mb // 4, 64) * 1024 * 1024
-    else:
-        expected = SETTINGS["debian13"]["maxmemory"]
-    assert int(memory["maxmemory"]) == expected
+    assert memory["maxmemory_policy"] == setting(host, "redis_maxmemory_policy")
+    assert int(memory["maxmemory"]) == expected_maxmemory(host)
 
 
 def test_listens_on_loopback_only(host: Any) -> None:
@@ -121,9 +150,11 @@ def test_listens_on_loopback_only(host: Any) -> None:
 
 
 def test_persistence_is_live_and_data_survives_a_restart(host: Any) -> None:
-    """AOF on debian12 (the key is in the append-only file before the restart), RDB only on debian13
-    (the snapshot taken at shutdown brings it back)."""
-    aof = SETTINGS[short(host)]["aof"]
+    """redis_persistence aof: the key is in the append-only file before the restart; rdb: the snapshot
+    taken at shutdown brings it back."""
+    if persistence(host) not in ("aof", "rdb"):
+        pytest.skip(f"redis_persistence is {persistence(host)} on this host: nothing is meant to survive a restart")
+    aof = "1" if persistence(host) == "aof" else "0"
     assert info(host, "persistence")["aof_enabled"] == aof
     key, value = f"prodready:restart:{uuid.uuid4().hex}", uuid.uuid4().hex
     assert answer(host, "SET", key, value) == "OK"
@@ -146,8 +177,8 @@ def test_persistence_is_live_and_data_survives_a_restart(host: Any) -> None:
 def test_switching_to_aof_and_back_keeps_the_data(host: Any) -> None:
     """rdb -> aof would start Redis empty (it ignores dump.rdb when AOF is on); the role carries the data over."""
     name = host.backend.hostname
-    if not name.endswith("debian13"):
-        pytest.skip("the switch starts from RDB-only persistence: debian13")
+    if persistence(host) != "rdb":
+        pytest.skip(f"the switch starts from RDB-only persistence: redis_persistence is {persistence(host)} on this host, not rdb")
     key, value = f"prodready:switch:{uuid.uuid4().hex}", uuid.uuid4().hex
     assert answer(host, "SET", key, value) == "OK"
     try:
