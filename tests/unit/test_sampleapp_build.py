@@ -58,10 +58,19 @@ def test_unchanged_archive_is_left_alone(tmp_path: Path) -> None:
     assert archive.stat().st_mtime_ns == before - 10**9
 
 
-@pytest.mark.parametrize(("variant", "marker"), [("ok", None), ("fail-ready", "FAIL_READY"), ("fail-migration", "FAIL_MIGRATION")])
+@pytest.mark.parametrize(("variant", "marker"), [("ok", None), ("fail-ready", "FAIL_READY"), ("fail-migration", "FAIL_MIGRATION"),
+                                                  ("fail-deps", "FAIL_DEPS")])
 def test_variants_add_their_marker(tmp_path: Path, variant: str, marker: str | None) -> None:
     names = set(members(build(tmp_path, "3.0.0", "--variant", variant)[0]))
-    assert {"FAIL_READY", "FAIL_MIGRATION"} & names == ({marker} if marker else set())
+    assert {"FAIL_READY", "FAIL_MIGRATION", "FAIL_DEPS"} & names == ({marker} if marker else set())
+
+
+def test_fail_deps_pins_a_requirement_that_cannot_install(tmp_path: Path) -> None:
+    archive = build(tmp_path, "3.1.0", "--variant", "fail-deps")[0]
+    with tarfile.open(archive) as tar:
+        requirements = tar.extractfile("requirements.txt").read().decode()  # type: ignore[union-attr]
+    assert requirements.rstrip().endswith("prodready-no-such-package==0.0.0")
+    assert (ROOT / "tests" / "fixtures" / "sampleapp" / "requirements.txt").read_text() in requirements  # the real pins stay
 
 
 @pytest.mark.parametrize("args", [[], ["bad/version"], ["1.0", "--variant", "broken"], ["-x", "1.0"]])
