@@ -24,7 +24,12 @@ case "$1" in
   reload) exit "$(cat "$FAKE/reload-rc" 2>/dev/null || echo 0)" ;;
 esac
 """,
-    "curl": '#!/bin/bash\necho "curl $*" >> "$FAKE/calls"; exit "$(cat "$FAKE/curl-rc" 2>/dev/null || echo 0)"\n',
+    # curl-out holds what -w prints ("<status> <redirect url>"), 200 by default.
+    "curl": """#!/bin/bash
+echo "curl $*" >> "$FAKE/calls"
+cat "$FAKE/curl-out" 2>/dev/null || printf '200 '
+exit "$(cat "$FAKE/curl-rc" 2>/dev/null || echo 0)"
+""",
     "nginx": '#!/bin/bash\necho "nginx $*" >> "$FAKE/calls"; exit "$(cat "$FAKE/nginx-rc" 2>/dev/null || echo 0)"\n',
     "chown": '#!/bin/bash\necho "chown $*" >> "$FAKE/calls"\n',
 }
@@ -35,6 +40,7 @@ def render(root: Path) -> str:
         "app", "usr/local/sbin/app-switch.j2",
         app_root=str(root / "srv"), app_group="app", __app_conf_dir=str(root / "etc"),
         app_nginx_upstream_file=str(root / "upstream.conf"), inventory_hostname="web1",
+        nginx_sites=[{"name": "app", "server_names": ["app.test", "www.app.test"], "upstream_file": str(root / "upstream.conf")}],
         groups={"web": ["web1"]}, ansible_managed="managed")
 
 
@@ -93,7 +99,8 @@ def test_rollback_to_the_warm_standby_moves_nginx_and_records_it(host: Host) -> 
     assert (host.root / "upstream.conf").read_text().endswith("server 127.0.0.1:8002;\n")
     assert host.read("state/active-slot") == "green\n"
     assert os.readlink(host.srv / "current") == str(host.srv / "releases" / "1.0.0")
-    assert host.read("state/history") == "0.9.0\n1.0.0\n"  # the rolled-back 1.1.0 is dropped
+    assert host.read("state/history") == "0.9.0\n1.0.0\n1.1.0\n1.0.0 rollback\n"  # kept: pruning still sees 1.1.0
+    assert host.run("target").stdout == "0.9.0\n"  # the next rollback steps further back
     assert not (host.srv / "state" / "deploy.lock").exists()
     calls = host.calls()
     assert "nginx -t -q" in calls and "systemctl reload nginx" in calls and "systemctl enable --quiet app-web@green.service" in calls
@@ -103,7 +110,8 @@ def test_rollback_to_the_warm_standby_moves_nginx_and_records_it(host: Host) -> 
 def test_a_release_outside_the_history_is_appended(host: Host) -> None:
     (host.srv / "state" / "history").write_text("1.1.0\n")
     assert host.run("rollback", "1.0.0").returncode == 0
-    assert host.read("state/history") == "1.1.0\n1.0.0\n"
+    assert host.read("state/history") == "1.1.0\n1.0.0 rollback\n"
+    assert host.run("target").stdout == "1.1.0\n"
 
 
 @pytest.mark.parametrize(("history", "given", "target"), [
@@ -124,11 +132,11 @@ def test_no_target_without_a_previous_release(host: Host) -> None:
 
 
 @pytest.mark.parametrize(("history", "release", "after"), [
-    ("0.9.0\n1.0.0\n1.1.0\n", "0.9.0", "0.9.0\n"),
-    ("1.0.0\n1.1.0\n1.0.0\n1.2.0\n", "1.0.0", "1.0.0\n1.1.0\n1.0.0\n"),  # up to its last line
-    ("1.1.0\n", "1.0.0", "1.1.0\n1.0.0\n"),
+    ("0.9.0\n1.0.0\n1.1.0\n", "0.9.0", "0.9.0\n1.0.0\n1.1.0\n0.9.0 rollback\n"),
+    ("1.1.0\n", "1.0.0", "1.1.0\n1.0.0 rollback\n"),
+    ("", "1.0.0", "1.0.0 rollback\n"),
 ])
-def test_record_history_ends_it_with_the_release_once(host: Host, history: str, release: str, after: str) -> None:
+def test_record_history_appends_the_rollback_once(host: Host, history: str, release: str, after: str) -> None:
     (host.srv / "state" / "history").write_text(history)
     first, second = host.run("record-history", release), host.run("record-history", release)
     assert first.stdout == f"recorded {release}\n" and second.stdout == "unchanged\n", first.stdout + first.stderr
@@ -136,10 +144,75 @@ def test_record_history_ends_it_with_the_release_once(host: Host, history: str, 
     assert (host.srv / "state" / "history").stat().st_mode & 0o777 == 0o600
 
 
+def test_record_deploy_appends_unless_the_release_is_live(host: Host) -> None:
+    assert host.run("record-deploy", "1.1.0").stdout == "unchanged\n"  # already the live one
+    assert host.run("record-deploy", "1.2.0").stdout == "recorded 1.2.0\n"
+    assert host.read("state/history") == "0.9.0\n1.0.0\n1.1.0\n1.2.0\n"
+    # A release deployed again after a rollback away from it is live again (a plain "line present" test would miss it).
+    assert host.run("record-history", "1.1.0").stdout == "recorded 1.1.0\n"
+    assert host.run("record-deploy", "1.2.0").stdout == "recorded 1.2.0\n"
+    assert host.run("target").stdout == "1.1.0\n"
+
+
+def test_rollbacks_step_back_through_the_deploys(host: Host) -> None:
+    """Deploys 0.9.0, 1.0.0, 1.1.0; each rollback goes one release further back; a deploy after them
+    goes on from the release rolled back to."""
+    for expected in ("1.0.0", "0.9.0"):
+        target = host.run("target").stdout.strip()
+        assert target == expected
+        assert host.run("record-history", target).stdout == f"recorded {target}\n"
+    assert host.run("target").returncode == 1  # 0.9.0 was the first
+    host.run("record-deploy", "1.2.0")
+    assert host.run("target").stdout == "0.9.0\n"
+
+
+def test_an_old_truncated_history_reads_the_same(host: Host) -> None:
+    """Histories written before rollbacks were appended (plain lines) are deploy stacks as they are."""
+    (host.srv / "state" / "history").write_text("0.8.0\n0.9.0\n")
+    assert host.run("target").stdout == "0.8.0\n"
+
+
+def test_keep_lists_the_releases_that_served_last_and_the_linked_ones(host: Host) -> None:
+    """The issue's case: with app_keep_releases=5, a rollback must not shrink what stays on disk."""
+    (host.srv / "state" / "history").write_text("")
+    for step in (("record-deploy", "1.0.0"), ("record-deploy", "1.1.0"), ("record-history", "1.0.0"),
+                 ("record-deploy", "1.2.0"), ("record-deploy", "1.3.0")):
+        host.run(*step)
+    kept = host.run("keep", "5").stdout.split()
+    assert kept[:4] == ["1.3.0", "1.2.0", "1.0.0", "1.1.0"], kept  # 1.1.0 stays although it was rolled back
+    assert set(kept[4:]) == {"1.1.0", "1.0.0"}  # current (1.1.0 in the fixture) and the slots
+    assert host.run("keep", "2").stdout.split()[:2] == ["1.3.0", "1.2.0"]
+    assert host.run("target", "1.1.0").stdout == "1.1.0\n"  # and a rollback to it is allowed
+    assert host.run("keep", "x").returncode == 2
+
+
+def test_the_history_keeps_its_last_1000_lines(host: Host) -> None:
+    (host.srv / "state" / "history").write_text("".join(f"0.{i}\n" for i in range(1200)))
+    host.run("record-deploy", "9.9.9")
+    lines = host.read("state/history").splitlines()
+    assert len(lines) == 1000 and lines[-1] == "9.9.9" and lines[0] == "0.201"
+
+
+def test_the_readiness_probe_sends_the_sites_host_and_https(host: Host) -> None:
+    assert host.run("rollback").returncode == 0
+    probe = next(line for line in host.calls().splitlines() if line.startswith("curl "))
+    assert "-H Host: app.test" in probe and "-H X-Forwarded-Proto: https" in probe, probe
+    assert "http://127.0.0.1:8002/health/ready" in probe and " -L" not in probe and "--location" not in probe
+
+
+def test_a_redirect_is_not_ready(host: Host) -> None:
+    host.fake("curl-out", "301 https://app.test/health/ready")
+    done = host.run("rollback")
+    assert done.returncode == 75, done.stdout + done.stderr
+    assert "with 200 (301 redirect to https://app.test/health/ready; redirects count as failures)" in done.stdout, done.stdout
+    assert host.read("state/active-slot") == "blue\n"
+
+
 @pytest.mark.parametrize(("setup", "reason"), [
     (lambda h: (h.srv / ".." / "srv" / "shared" / ".env").touch(), "not running on the current .env"),
     (lambda h: h.unit("app-web@green.service", "inactive", 0), "not running on the current .env"),
-    (lambda h: h.fake("curl-rc", "22"), "does not answer /health/ready with 200"),
+    (lambda h: h.fake("curl-out", "503 "), "does not answer /health/ready with 200 (503)"),
+    (lambda h: (h.fake("curl-out", "000 "), h.fake("curl-rc", "7")), "does not answer /health/ready with 200 (no answer)"),
     (lambda h: (h.srv / "state" / "history").write_text("1.1.0\n"), "no previous release"),
     (lambda h: (h.srv / "releases" / "1.0.0" / ".prodready-release").unlink(), "release 1.0.0 is not complete"),
 ])

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 import time
 from typing import Any
 
@@ -53,6 +54,35 @@ def test_release_ready_over_tls(host: Any) -> None:
     status, body = get(host, "/health/ready")
     assert status == 200, f"{body}\n{unit_journal(host, 'app-web@blue')}"
     assert json.loads(body)["status"] == "ok"
+
+
+def test_probes_pass_the_apps_host_and_https_checks(host: Any) -> None:
+    """The sample app runs with ALLOWED_HOSTS=app.test and SECURE_SSL_REDIRECT (molecule.yml): the probe
+    the role used to send (Host 127.0.0.1:<port>, no X-Forwarded-Proto) is refused, so the release
+    became ready only because the role now probes with the site's Host and X-Forwarded-Proto: https."""
+    slot = host.file("/srv/app/state/active-slot").content_string.strip()
+    port = {"blue": 8001, "green": 8002}[slot]
+    url = f"http://127.0.0.1:{port}/health/ready"
+
+    def probe(*headers: str) -> str:
+        args = " ".join(f"-H '{h}'" for h in headers)
+        return host.check_output(f"curl -s -o /dev/null -w '%{{http_code}} %{{redirect_url}}' --max-time 5 {args} {url}")
+
+    assert probe() == "400", "the app does not check ALLOWED_HOSTS"
+    assert probe("Host: app.test") == "301 https://app.test/health/ready", "the app does not redirect plain HTTP"
+    assert probe("Host: app.test", "X-Forwarded-Proto: https").startswith("200"), unit_journal(host, f"app-web@{slot}")
+    assert host.check_output("/usr/local/sbin/app-switch status").split()[2] == "active"
+
+
+def test_units_order_after_the_local_services_only(host: Any) -> None:
+    """This host runs PostgreSQL and Redis but no PgBouncer: the units order after what it has."""
+    unit = host.file("/etc/systemd/system/app-web@.service").content_string
+    after = next(line for line in unit.splitlines() if line.startswith("After="))
+    expected = ["network-online.target", "postgresql.service"]
+    if host.file("/lib/systemd/system/pgbouncer.service").exists or host.file("/etc/systemd/system/pgbouncer.service").exists:
+        expected.append("pgbouncer.service")
+    assert after.split("=", 1)[1].split() == [*expected, "redis-server.service"], after
+    assert "Wants=network-online.target" in unit and "Requires=" not in unit
 
 
 def test_interpreter_per_strategy(host: Any) -> None:
@@ -186,7 +216,8 @@ def test_rollback_to_the_previous_release(host: Any) -> None:
     assert took, result.output[-2000:]
     print(f"rollback took {took.group(1)} s")  # a figure, not an assertion (tests/bench/deploy measures it)
     assert version(host) == "1.0.0"
-    assert host.file("/srv/app/state/history").content_string.split() == ["1.0.0"]
+    # The history keeps every switch (pruning sees 1.1.0); the rollback is recorded as such.
+    assert host.file("/srv/app/state/history").content_string.splitlines() == ["1.0.0", "1.1.0", "1.0.0 rollback"]
 
 
 def test_rollback_to_the_warm_standby_only_moves_nginx(host: Any) -> None:
@@ -196,13 +227,13 @@ def test_rollback_to_the_warm_standby_only_moves_nginx(host: Any) -> None:
     live = host.file("/srv/app/state/active-slot").content_string.strip()
     standby = "green" if live == "blue" else "blue"
     standby_pid = host.check_output(f"systemctl show -P MainPID app-web@{standby}")
-    for target, slot, history in (("1.1.0", standby, ["1.0.0", "1.1.0"]), ("", live, ["1.0.0"])):
+    for target, slot, last in (("1.1.0", standby, "1.1.0 rollback"), ("", live, "1.0.0 rollback")):
         result = run_play(ROLLBACK, limit=name(host), extra_vars={"app_rollback_to": target})
         assert result.rc == 0 and "(warm standby); rollback took" in result.output, result.output[-3000:]
         assert "full rollback path" not in result.output and "Choose the release to go back to" not in result.output
         assert version(host) == (target or "1.0.0")
         assert host.file("/srv/app/state/active-slot").content_string.strip() == slot
-        assert host.file("/srv/app/state/history").content_string.split() == history
+        assert host.file("/srv/app/state/history").content_string.splitlines()[-1] == last
         assert not host.file("/srv/app/state/deploy.lock").exists
         if target:
             assert host.check_output(f"systemctl show -P MainPID app-web@{standby}") == standby_pid  # not restarted
@@ -268,6 +299,9 @@ def test_a_standby_older_than_the_env_is_not_taken_warm(host: Any) -> None:
     ({"app_secret_key": "short"}, ["app_secret_key is weak", "got 5"]),
     ({"app_cors_origins": ["*"]}, ["app_cors_origins"]),
     ({"app_debug": True}, ["app_debug must be false in production"]),
+    # The app's own names (app_debug_setting_names, app_cors_setting_names), not only DEBUG/CORS_ORIGINS.
+    ({"app_env": {"DJANGO_DEBUG": "True"}}, ["app_env DJANGO_DEBUG=True turns debugging on", "app_debug_setting_names"]),
+    ({"app_env": {"CORS_ALLOWED_ORIGINS": "*"}}, ["app_env CORS_ALLOWED_ORIGINS=* allows every origin", "app_cors_setting_names"]),
     ({"app_database_url": ""}, ["app_database_url (DATABASE_URL) is missing"]),
     ({"app_redis_url": "", "app_database_url": GOOD_URLS["app_database_url"]}, ["app_redis_url (REDIS_URL) is missing"]),
     ({"app_version": "../etc", "app_archive_sha256": ""}, ["app_version"]),
@@ -276,3 +310,44 @@ def test_a_standby_older_than_the_env_is_not_taken_warm(host: Any) -> None:
 ])
 def test_bad_input_is_refused_before_any_change(host: Any, bad: dict[str, Any], needles: list[str]) -> None:
     assert_role_refuses(host, "app", {**GOOD_URLS, **bad}, needles)
+
+
+def build_sample_app(release: str, variant: str) -> None:
+    """(Re)build a sample release archive where scripts/serve-artifacts serves it."""
+    subprocess.run([str(PROJECT / "scripts" / "build-sample-app"), release, "--variant", variant], check=True, capture_output=True)
+
+
+def test_failed_dependency_install_leaves_no_release_and_the_fixed_archive_rebuilds(host: Any) -> None:
+    """A release whose requirements cannot install stops the deploy with pip's error, leaves neither
+    a marked release nor a cached archive, and the fixed archive of the same version is built anew."""
+    deploy_host(host)
+    serving = version(host)
+    build_sample_app("1.4.0-deps", "fail-deps")
+    result = deploy(host, "1.4.0-deps")
+    assert result.rc != 0, result.output[-3000:]
+    assert 'Building release 1.4.0-deps failed at "Install the requirements' in result.output, result.output[-3000:]
+    assert "No matching distribution found for prodready-no-such-package==0.0.0" in result.output  # pip's error
+    assert "ModuleNotFoundError" not in result.output and "migration of release" not in result.output
+    assert not host.file("/srv/app/releases/1.4.0-deps").exists
+    assert not host.file("/var/cache/app/artifacts/app-1.4.0-deps.tar.gz").exists
+    assert not host.file("/srv/app/state/deploy.lock").exists
+    assert version(host) == serving
+
+    build_sample_app("1.4.0-deps", "ok")
+    result = deploy(host, "1.4.0-deps")
+    assert result.rc == 0, result.output[-3000:]
+    assert "requirements=installed" in host.file("/srv/app/releases/1.4.0-deps/.prodready-release").content_string
+    assert host.check_output("/srv/app/releases/1.4.0-deps/.venv/bin/python -c 'import fastapi, celery; print(1)'") == "1"
+    assert version(host) == "1.4.0-deps"
+
+
+def test_rollbacks_keep_releases_and_any_kept_release_can_be_rolled_back_to(host: Any) -> None:
+    """The rollbacks above took 1.1.0 off the deploy stack and no slot holds it any more; with
+    app_keep_releases=5 the deploy of 1.4.0-deps kept it, and a rollback to it works."""
+    deploy_host(host)
+    releases = host.check_output("ls /srv/app/releases").split()
+    assert {"1.0.0", "1.1.0", "1.4.0-deps"} <= set(releases), releases
+    result = run_play(ROLLBACK, limit=name(host), extra_vars={"app_rollback_to": "1.1.0"})
+    assert result.rc == 0, result.output[-3000:]
+    assert version(host) == "1.1.0"
+    assert host.file("/srv/app/state/history").content_string.splitlines()[-2:] == ["1.4.0-deps", "1.1.0 rollback"]
