@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from conftest import assert_role_refuses, unit_journal
+from conftest import assert_readiness, assert_role_refuses, unit_journal
 
 FIXTURES = Path(__file__).resolve().parents[3] / "tests" / "fixtures"
 
@@ -49,14 +49,43 @@ def test_pending_security_updates_were_applied(host: Any) -> None:
     assert "No packages found that can be upgraded unattended" in pending.stdout, pending.stdout[-2000:]
 
 
-def test_security_archive_is_an_apt_source(host: Any) -> None:
+@pytest.mark.parametrize("pocket", ["security", "updates"])
+def test_security_and_updates_pockets_are_apt_sources(host: Any, pocket: str) -> None:
+    """debootstrap images (and some cloud images) carry neither; -updates holds stable-release fixes
+    (Ubuntu 24.04's fail2ban for Python 3.12)."""
     codename = host.system_info.codename
     policy = host.check_output("apt-cache policy")
-    assert f"{codename}-security" in policy, policy
-    ours = host.file("/etc/apt/sources.list.d/prodready-security.list")
-    others = host.run(f"grep -rlE '^[^#]*{codename}-security' /etc/apt/sources.list /etc/apt/sources.list.d/ "
-                      "| grep -v prodready-security").stdout.strip()
-    assert ours.exists != bool(others), "exactly one place should carry the security archive"
+    assert f"{codename}-{pocket}" in policy, policy
+    ours = host.file(f"/etc/apt/sources.list.d/prodready-{pocket}.list")
+    others = host.run(f"grep -rlE '^[^#]*{codename}-{pocket}' /etc/apt/sources.list /etc/apt/sources.list.d/ "
+                      f"| grep -v prodready-{pocket}").stdout.strip()
+    assert ours.exists != bool(others), f"exactly one place should carry the {pocket} pocket"
+
+
+PATCHED_ITEM = "Every apt source is patched automatically"
+_ITEM = f"(prodready_readiness | selectattr('item', 'equalto', '{PATCHED_ITEM}') | first)"
+TEST_REPO = "/srv/prodready-test-repo"
+
+
+def test_a_third_party_source_outside_the_origins_fails_the_readiness_item(host: Any) -> None:
+    """PGDG and deadsnakes were never patched while "Security upgrades automatic" passed: the item reads
+    the live sources (apt-cache policy) against the merged Origins-Pattern list. A flat file repository
+    with its own Origin stands in for a third-party repository."""
+    release = "Origin: prodready-test\nLabel: prodready-test\nSuite: prodready\nCodename: prodready\n"
+    package = "Package: prodready-dummy\nVersion: 1.0\nArchitecture: all\nFilename: ./dummy.deb\nSize: 1\nDescription: test\n"
+    host.check_output(f"mkdir -p {TEST_REPO} && printf '{release}' > {TEST_REPO}/Release && printf '{package}' > {TEST_REPO}/Packages"
+                      f" && echo 'deb [trusted=yes] file:{TEST_REPO} ./' > /etc/apt/sources.list.d/prodready-test.list"
+                      " && apt-get update -qq")
+    try:
+        assert_readiness(host, "base", [f"not {_ITEM}.passed", f"{_ITEM}.detail is search('o=prodready-test,n=prodready')"])
+        # Another role's snippet (as postgresql's pgdg.yml and python's deadsnakes.yml write) after base's #clear.
+        host.check_output("echo 'Unattended-Upgrade::Origins-Pattern { \"origin=prodready-test,codename=prodready\"; };'"
+                          " > /etc/apt/apt.conf.d/53prodready-unattended-upgrades-test")
+        assert_readiness(host, "base", [f"{_ITEM}.passed"])
+    finally:
+        host.run(f"rm -rf {TEST_REPO} /etc/apt/sources.list.d/prodready-test.list /etc/apt/apt.conf.d/53prodready-unattended-upgrades-test"
+                 " && apt-get update -qq")
+    assert_readiness(host, "base", [f"{_ITEM}.passed", "prodready_readiness | rejectattr('passed') | list | length == 0"])
 
 
 def test_journal_is_persistent_and_capped(host: Any) -> None:
