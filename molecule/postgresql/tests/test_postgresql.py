@@ -1,7 +1,10 @@
 """Live state of prodready.webstack.postgresql, and its refusal of bad input.
 
-postgresql-debian12 runs PostgreSQL 15 directly (tuned for 4096 MiB / 2 cores), postgresql-debian13
-PostgreSQL 17 behind PgBouncer (2048 MiB / 4 cores); see molecule.yml.
+Expectations come from the host, not its name: the PostgreSQL major from its platform (/etc/os-release;
+Debian 12: 15, Debian 13: 17, Ubuntu 22.04: 14, Ubuntu 24.04: 16) unless postgresql_version names one,
+checked against the installed package; the pgtune figures from the tuning inputs and PgBouncer from
+postgresql_pgbouncer_enabled as the scenario's inventory gives them to the host (molecule.yml: 4096 MiB /
+2 cores direct, or 2048 MiB / 4 cores behind PgBouncer), else the role's defaults.
 """
 
 from __future__ import annotations
@@ -12,33 +15,64 @@ from typing import Any
 
 import pytest
 
-from conftest import all_items_pass, assert_readiness, assert_role_refuses, checked_once, role_play, run_play, unit_journal
+from conftest import (
+    all_items_pass,
+    assert_readiness,
+    assert_role_refuses,
+    checked_once,
+    host_setting,
+    os_release,
+    platform,
+    role_play,
+    run_play,
+    unit_journal,
+    upstream_version,
+)
 
 FIXTURES = Path(__file__).resolve().parents[3] / "tests" / "fixtures" / "postgresql"
 APP_PASSWORD = (FIXTURES / "app.password").read_text().strip()
 REPORT_PASSWORD = (FIXTURES / "report.password").read_text().strip()
 
-# pgtune's values for each host's tuning inputs (plugins/filter/pgtune.py, checked in tests/unit/test_pgtune.py).
+# The major each platform ships (postgresql_version empty).
+PG_VERSIONS = {"Debian-12": "15", "Debian-13": "17", "Ubuntu-22": "14", "Ubuntu-24": "16"}
+# pgtune's values for the tuning inputs (postgresql_tune_memory_mb, postgresql_tune_cpus) molecule.yml gives
+# the hosts (plugins/filter/pgtune.py, checked in tests/unit/test_pgtune.py).
 TUNED = {
-    "debian12": {"shared_buffers": "1GB", "effective_cache_size": "3GB", "maintenance_work_mem": "256MB",
+    (4096, 2): {"shared_buffers": "1GB", "effective_cache_size": "3GB", "maintenance_work_mem": "256MB",
                  "work_mem": "5041kB", "max_connections": "200", "wal_buffers": "16MB", "max_worker_processes": "8"},
-    "debian13": {"shared_buffers": "512MB", "effective_cache_size": "1536MB", "maintenance_work_mem": "128MB",
+    (2048, 4): {"shared_buffers": "512MB", "effective_cache_size": "1536MB", "maintenance_work_mem": "128MB",
                  "work_mem": "4MB", "max_connections": "200", "wal_buffers": "16MB", "max_worker_processes": "4",
                  "max_parallel_workers_per_gather": "2", "max_parallel_workers": "4",
                  "max_parallel_maintenance_workers": "2"},
 }
 COMMON = {"min_wal_size": "1GB", "max_wal_size": "4GB", "checkpoint_completion_target": "0.9",
           "random_page_cost": "1.1", "effective_io_concurrency": "200", "huge_pages": "off", "jit": "off",
-          "wal_compression": "lz4", "password_encryption": "scram-sha-256",
+          "password_encryption": "scram-sha-256",
           "shared_preload_libraries": "pg_stat_statements", "log_min_duration_statement": "500ms", "log_lock_waits": "on"}
 
 
-def short(host: Any) -> str:
-    return host.backend.hostname.rsplit("-", 1)[-1]
+def setting(host: Any, name: str) -> Any:
+    return host_setting(host, "postgresql", name)
 
 
 def version(host: Any) -> str:
-    return "15" if short(host) == "debian12" else "17"
+    """postgresql_version, or the platform's own major when it is empty (the role's rule)."""
+    configured = str(setting(host, "postgresql_version") or "")
+    return configured or PG_VERSIONS[platform(host)]
+
+
+def tuned(host: Any) -> dict[str, str]:
+    """pgtune's figures for this host's tuning inputs; wal_compression is lz4 from PostgreSQL 15, on before."""
+    inputs = (setting(host, "postgresql_tune_memory_mb"), setting(host, "postgresql_tune_cpus"))
+    key = (int(inputs[0]), int(inputs[1])) if all(str(x).isdigit() for x in inputs) else None
+    if key not in TUNED:
+        pytest.fail(f"no pgtune figures in TUNED for postgresql_tune_memory_mb, postgresql_tune_cpus = {inputs}: "
+                    "fix them in molecule.yml or add the figures")
+    return TUNED[key] | {"wal_compression": "lz4" if int(version(host)) >= 15 else "on"}
+
+
+def pgbouncer_enabled(host: Any) -> bool:
+    return bool(setting(host, "postgresql_pgbouncer_enabled"))
 
 
 def own_ip(host: Any) -> str:
@@ -59,6 +93,9 @@ def login(host: Any, user: str, password: str, query: str = "SELECT current_user
 
 def test_server_runs_the_expected_major(host: Any) -> None:
     unit = f"postgresql@{version(host)}-main"
+    package = host.package(f"postgresql-{version(host)}")
+    assert package.is_installed, f"postgresql-{version(host)} ({platform(host)})"
+    assert upstream_version(package.version).startswith(f"{version(host)}."), package.version
     assert host.service(unit).is_running, unit_journal(host, unit)
     assert host.service(unit).is_enabled
     assert sql(host, "SHOW server_version_num")[:2] == version(host)
@@ -68,7 +105,7 @@ def test_server_runs_the_expected_major(host: Any) -> None:
 
 
 def test_settings_come_from_the_drop_in_with_pgtune_values(host: Any) -> None:
-    expected = TUNED[short(host)] | COMMON
+    expected = tuned(host) | COMMON
     live = {name: sql(host, f"SHOW {name}") for name in expected}
     assert live == expected
     source = sql(host, "SELECT sourcefile FROM pg_settings WHERE name = 'shared_buffers'")
@@ -79,8 +116,9 @@ def test_settings_come_from_the_drop_in_with_pgtune_values(host: Any) -> None:
 
 def test_listens_on_localhost_and_the_private_address_only(host: Any) -> None:
     assert sql(host, "SHOW listen_addresses") == f"localhost,{own_ip(host)}"
-    assert host.socket(f"tcp://{own_ip(host)}:5432").is_listening
-    assert not host.socket("tcp://0.0.0.0:5432").is_listening
+    pg_port = int(setting(host, "postgresql_port"))
+    assert host.socket(f"tcp://{own_ip(host)}:{pg_port}").is_listening
+    assert not host.socket(f"tcp://0.0.0.0:{pg_port}").is_listening
 
 
 def test_app_logs_in_over_tcp_with_its_password(host: Any) -> None:
@@ -133,29 +171,30 @@ def test_slow_statements_are_logged_and_counted(host: Any) -> None:
 
 
 def test_database_url_works(host: Any) -> None:
-    """The fact the app role will use; through PgBouncer on debian13."""
+    """The fact the app role will use; through PgBouncer where postgresql_pgbouncer_enabled."""
     url = host.file("/root/.database_url").content_string.strip()
-    port = 6432 if short(host) == "debian13" else 5432
+    port = int(setting(host, "postgresql_pgbouncer_port" if pgbouncer_enabled(host) else "postgresql_port"))
     assert url.startswith("postgresql://app:") and url.endswith(f"@{own_ip(host)}:{port}/app")
     result = host.run(f"psql -X -At {shlex.quote(url)} -c 'SELECT current_user'")
     assert result.rc == 0 and result.stdout.strip() == "app", result.stderr
 
 
 def test_pgbouncer_pools_with_scram(host: Any) -> None:
-    if short(host) != "debian13":
+    if not pgbouncer_enabled(host):
         assert not host.package("pgbouncer").is_installed
-        pytest.skip("PgBouncer is enabled on debian13 only")
+        pytest.skip("PgBouncer is not enabled on this host (postgresql_pgbouncer_enabled)")
+    bouncer = int(setting(host, "postgresql_pgbouncer_port"))
     assert host.service("pgbouncer").is_running, unit_journal(host, "pgbouncer")
     ini = host.file("/etc/pgbouncer/pgbouncer.ini").content_string
     assert "pool_mode = transaction" in ini and "auth_type = hba" in ini
     userlist = host.file("/etc/pgbouncer/userlist.txt")
     assert userlist.mode == 0o640 and '"app" "SCRAM-SHA-256$' in userlist.content_string
     assert APP_PASSWORD not in userlist.content_string
-    through = login(host, "app", APP_PASSWORD, "SHOW statement_timeout", port=6432)
+    through = login(host, "app", APP_PASSWORD, "SHOW statement_timeout", port=bouncer)
     assert through.rc == 0 and through.stdout.strip() == "30s", through.stderr
-    wrong = login(host, "app", "not-the-password-at-all", port=6432)
+    wrong = login(host, "app", "not-the-password-at-all", port=bouncer)
     assert wrong.rc != 0 and "authentication failed" in wrong.stderr, wrong.stderr
-    refused = login(host, "report", REPORT_PASSWORD, addr=own_ip(host), port=6432)
+    refused = login(host, "report", REPORT_PASSWORD, addr=own_ip(host), port=bouncer)
     assert refused.rc != 0, "PgBouncer let report in from a source only app is listed for"
 
 
@@ -249,7 +288,8 @@ def test_pgdg_repository_in_check_mode(host: Any, monkeypatch: pytest.MonkeyPatc
     result = run_play(role_play("postgresql", tasks_from="pgdg"), limit=name, check=True,
                       extra_vars={"postgresql_pgdg_enabled": True, "postgresql_version": "16"})
     assert result.rc == 0, result.output[-3000:]
-    for needle in ("Suites: bookworm-pgdg", "URIs: https://apt.postgresql.org/pub/repos/apt", "BEGIN PGP PUBLIC KEY BLOCK"):
+    suite = f"{os_release(host)['VERSION_CODENAME']}-pgdg"  # ansible_facts.distribution_release
+    for needle in (f"Suites: {suite}", "URIs: https://apt.postgresql.org/pub/repos/apt", "BEGIN PGP PUBLIC KEY BLOCK"):
         assert needle in result.output, result.output[-3000:]
     assert result.recap(name)["changed"] >= 1
     assert not host.file("/etc/apt/sources.list.d/pgdg.sources").exists
