@@ -133,6 +133,16 @@ def test_services_on_replaced_libraries_fail_named() -> None:
                                                 "postgresql@15-main.service"}
 
 
+def test_systemd_itself_on_a_replaced_library_is_named_not_failed() -> None:
+    """Seen on a converged Debian 12 container: PID 1 still maps a library apt replaced during the play."""
+    out = "NEEDRESTART-VER: 3.6\nNEEDRESTART-SVC: systemd-manager\nNEEDRESTART-SVC: user@1000.service"
+    found = item(RESTART, measured(__hardening_needrestart=_result(out)))
+    assert found == {"passed": True, "detail": "no service on a replaced library (needrestart); systemd-manager, "
+                                               "user@1000.service too: systemctl daemon-reexec"}
+    mixed = item(RESTART, measured(__hardening_needrestart=_result(out + "\nNEEDRESTART-SVC: redis-server.service")))
+    assert mixed == {"passed": False, "detail": "restart needed (replaced libraries still mapped): redis-server.service"}
+
+
 def test_no_stale_service_passes() -> None:
     assert item(RESTART, measured()) == {"passed": True, "detail": "no service on a replaced library (needrestart)"}
 
