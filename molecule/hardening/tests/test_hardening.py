@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from conftest import assert_refused, assert_role_refuses, checked_once, container_ip, role_play, run_play, unit_journal
+from conftest import assert_readiness, assert_refused, assert_role_refuses, checked_once, container_ip, role_play, run_play, unit_journal
 
 KEY = Path(__file__).resolve().parents[3] / "tests" / "fixtures" / "ssh" / "id_ed25519"
 SSH = "ssh -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o ConnectTimeout=5"
@@ -123,6 +123,55 @@ def test_packages_and_file_modes(host: Any) -> None:
     assert host.file("/etc/crontab").mode == 0o600
     assert host.file("/etc/cron.d").mode == 0o700
     assert "$nrconf{restart} = 'l';" in host.file("/etc/needrestart/conf.d/90-prodready.conf").content_string
+
+
+def test_active_ufw_was_disabled(host: Any) -> None:
+    """prepare.yml enabled ufw; the role disabled it (off at boot too) and its nftables table rules."""
+    assert host.check_output("ufw status").startswith("Status: inactive")
+    assert "ENABLED=no" in host.file("/etc/ufw/ufw.conf").content_string
+    assert "policy drop;" in host.check_output("nft list chain inet prodready input")
+
+
+def test_active_ufw_refused_when_the_role_may_not_disable_it(host: Any) -> None:
+    name = checked_once(host)
+    host.check_output("ufw --force enable")
+    try:
+        result = run_play(role_play("hardening"), limit=name, extra_vars={"hardening_firewall_disable_ufw": False})
+        assert_refused(result, name, "ufw is active", "hardening_firewall_disable_ufw")
+    finally:
+        host.run("ufw disable")
+
+
+def test_apport_switched_off(host: Any) -> None:
+    """prepare.yml installed and started an apport stand-in (Debian has no apport package)."""
+    assert "enabled=0" in host.file("/etc/default/apport").content_string.splitlines()
+    assert host.run("systemctl is-enabled apport.service").stdout.strip() == "masked"
+    assert not host.service("apport").is_running
+
+
+def test_readiness_items_pass(host: Any) -> None:
+    result = assert_readiness(host, "hardening", ["prodready_readiness | rejectattr('passed') | list | length == 0"], show=True)
+    for needle in ("SSH listens on the configured port only", "tcp 0.0.0.0:22, [::]:22 (sshd)",
+                   "ufw inactive", "no service on a replaced library", "apport installed, service inactive, enabled=0"):
+        assert needle in result.output, needle
+
+
+def test_readiness_names_a_service_on_a_replaced_library(host: Any) -> None:
+    """A service keeps a library mapped after the file was replaced (what a security update does):
+    needrestart stays list-only, and the readiness item fails naming the unit until it restarts."""
+    lib = "/usr/lib/x86_64-linux-gnu/libprodready-stale.so.1"
+    host.check_output(f"cp -L /usr/lib/x86_64-linux-gnu/libz.so.1 {lib}")
+    host.check_output("systemd-run --unit prodready-stale --collect python3 -c "
+                      f"'import ctypes, time; ctypes.CDLL(\"{lib}\"); time.sleep(300)'")
+    try:
+        mapped = "grep -q libprodready-stale /proc/$(systemctl show -p MainPID --value prodready-stale)/maps"
+        host.run(f"for i in $(seq 40); do {mapped} && break; sleep 0.25; done; rm -f {lib}")
+        stale = assert_readiness(host, "hardening", [
+            "prodready_readiness | rejectattr('passed') | map(attribute='item') | list == ['Services run current libraries']"], show=True)
+        assert "restart needed (replaced libraries still mapped): prodready-stale.service" in stale.output
+    finally:
+        host.run(f"systemctl stop prodready-stale; rm -f {lib}")
+    assert_readiness(host, "hardening", ["prodready_readiness | rejectattr('passed') | list | length == 0"])
 
 
 def _facts(distribution: str = "Debian", major: str = "12") -> dict[str, Any]:
