@@ -1,7 +1,8 @@
 """Live behaviour of prodready.webstack.backup on top of prodready.webstack.postgresql.
 
-backup-debian12 runs PostgreSQL 15, backup-debian13 PostgreSQL 17; both back up the `app` database,
-/srv/app/media and copy each run to a local restic repository (/srv/restic-repo). See molecule.yml.
+Every host runs the PostgreSQL its platform ships (/etc/os-release; Debian 12: 15, Debian 13: 17, Ubuntu 22.04: 14,
+Ubuntu 24.04: 16) unless postgresql_version names one, backs up the `app` database and /srv/app/media and copies
+each run to a local restic repository (/srv/restic-repo). See molecule.yml.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from conftest import PROJECT, assert_refused, assert_role_refuses, checked_once, run_play, unit_journal
+from conftest import PROJECT, assert_refused, assert_role_refuses, checked_once, host_setting, platform, run_play, unit_journal
 
 BACKUP_DIR = "/var/backups/prodready"
 SERVICE = "prodready-backup.service"
@@ -27,10 +28,16 @@ RESTORE_METRICS = "/var/lib/prometheus/node-exporter/prodready_backup_restore_te
 RESTIC = "restic -r /srv/restic-repo --password-file /etc/prodready/backup/restic.password --no-cache"
 RESTIC_PASSWORD = (PROJECT / "tests" / "fixtures" / "backup" / "restic.password").read_text().strip()
 RESTORE_PLAYBOOK: Path = PROJECT / "playbooks" / "restore.yml"
+# The PostgreSQL major each platform ships (postgresql_version empty).
+PG_VERSIONS = {"Debian-12": "15", "Debian-13": "17", "Ubuntu-22": "14", "Ubuntu-24": "16"}
 
 
 def pg_unit(host: Any) -> str:
-    return "postgresql@15-main" if host.backend.hostname.endswith("debian12") else "postgresql@17-main"
+    """The cluster's unit: postgresql_version, or the platform's own major when it is empty (the role's rule)."""
+    major = str(host_setting(host, "postgresql", "postgresql_version") or "") or PG_VERSIONS[platform(host)]
+    unit = f"postgresql@{major}-main"
+    assert host.service(unit).is_running, f"{unit} ({platform(host)}) is not running:\n{unit_journal(host, unit)}"
+    return unit
 
 
 def sql(host: Any, query: str, db: str = "app") -> str:
@@ -168,7 +175,8 @@ def test_a_second_run_is_refused_while_one_holds_the_lock(host: Any) -> None:
 def test_a_failed_run_is_recorded_and_latest_stays(host: Any) -> None:
     good = latest(host)
     success_before = metrics(host)["prodready_backup_last_success_timestamp_seconds"]
-    host.check_output(f"systemctl stop {pg_unit(host)}")
+    unit = pg_unit(host)
+    host.check_output(f"systemctl stop {unit}")
     try:
         result = backup(host)
         assert result.rc != 0
@@ -181,7 +189,7 @@ def test_a_failed_run_is_recorded_and_latest_stays(host: Any) -> None:
         journal = unit_journal(host, SERVICE, 20)
         assert "pg_dump of app failed" in journal and "FAILED" in journal, journal
     finally:
-        host.check_output(f"systemctl start {pg_unit(host)}")
+        host.check_output(f"systemctl start {unit}")
     assert backup(host).rc == 0, unit_journal(host, SERVICE)
     assert metrics(host)["prodready_backup_last_status"] == 1
 
