@@ -13,6 +13,7 @@ refreshed; a warm run needs no network.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -29,7 +30,8 @@ KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
 LISTS_MAX_AGE = 7 * 24 * 3600
 # Dependencies followed when unpacking a validator: shared libraries and the Python runtime.
 FOLLOW = re.compile(r"^(lib|lua-|python3(\.[0-9]+)?(-minimal)?$)")
-SKIP = re.compile(r"perl|^libc-bin$|^libc-l10n$|^libpam-modules|^libpam-runtime$")
+# Not followed: what no validator loads (PostgreSQL's JIT pulls LLVM and Z3, a few hundred MB unpacked).
+SKIP = re.compile(r"perl|^libc-bin$|^libc-l10n$|^libpam-modules|^libpam-runtime$|^libllvm|^libz3-")
 
 
 def cache_dir() -> Path:
@@ -110,7 +112,8 @@ class Suite:
         Remembered per package list until the lists are refreshed."""
         wanted = list(dict.fromkeys(packages))
         self.update()
-        memo = self.state / "closures" / ("_".join(sorted(wanted)) + ".json")
+        memo = self.state / "closures" / (f"{hashlib.sha256((FOLLOW.pattern + SKIP.pattern).encode()).hexdigest()[:8]}-"
+                                          + "_".join(sorted(wanted)) + ".json")
         if memo.exists() and memo.stat().st_mtime >= (self.state / "lists" / "updated").stat().st_mtime:
             return dict(json.loads(memo.read_text()))
         seen: set[str] = set(wanted)
@@ -140,32 +143,34 @@ class Suite:
         versions = self.closure(packages)
         stamps = self.root / ".unpacked"
         stamps.mkdir(parents=True, exist_ok=True)
-        for name, version in versions.items():
-            stamp = stamps / f"{name}_{version.replace(':', '%3a')}"
-            if stamp.exists():
-                continue
-            if any(stamps.glob(f"{name}_*")):  # the mirror moved on: unpack this suite afresh
-                shutil.rmtree(self.root)
-                return self.unpack(packages)
-            self._extract(self._download(name, version))
-            stamp.touch()
+        missing = {n: v for n, v in versions.items() if not (stamps / f"{n}_{v.replace(':', '%3a')}").exists()}
+        if any(any(stamps.glob(f"{name}_*")) for name in missing):  # the mirror moved on: unpack this suite afresh
+            shutil.rmtree(self.root)
+            return self.unpack(packages)
+        self._download(missing)
+        for name, version in missing.items():
+            self._extract(self._deb(name, version))
+            (stamps / f"{name}_{version.replace(':', '%3a')}").touch()
         return versions
 
-    def _download(self, name: str, version: str) -> Path:
+    def _deb(self, name: str, version: str) -> Path:
+        found = sorted((self.state / "debs").glob(f"{name}_{version.replace(':', '%3a')}_*.deb"))
+        if not found:
+            raise ArchiveError(f"apt-get download {name}={version} left no .deb")
+        return found[0]
+
+    def _download(self, versions: dict[str, str]) -> None:
+        """The .debs of VERSIONS not cached yet, in one apt-get call (the lists are refreshed once if that fails)."""
         debs = self.state / "debs"
         debs.mkdir(parents=True, exist_ok=True)
-        pattern = f"{name}_{version.replace(':', '%3a')}_*.deb"
-        found = sorted(debs.glob(pattern))
-        if not found:
-            try:
-                _run(["apt-get", *self._options(), "download", f"{name}={version}"], cwd=debs)
-            except ArchiveError:
-                self.update(force=True)
-                _run(["apt-get", *self._options(), "download", f"{name}={version}"], cwd=debs)
-            found = sorted(debs.glob(pattern))
-        if not found:
-            raise ArchiveError(f"apt-get download {name}={version} left no {pattern}")
-        return found[0]
+        wanted = [f"{n}={v}" for n, v in versions.items() if not any(debs.glob(f"{n}_{v.replace(':', '%3a')}_*.deb"))]
+        if not wanted:
+            return
+        try:
+            _run(["apt-get", *self._options(), "download", *wanted], cwd=debs)
+        except ArchiveError:
+            self.update(force=True)
+            _run(["apt-get", *self._options(), "download", *wanted], cwd=debs)
 
     def _extract(self, deb: Path) -> None:
         _run(["dpkg-deb", "-x", str(deb), str(self.root)])

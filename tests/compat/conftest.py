@@ -112,7 +112,8 @@ def unpacked(platform: str, component: str) -> Validator:
         packages = [p.format(major=found.version.split(".")[0]) for p in DATA["components"][component]["packages"]]
         optional = [p.rstrip("?") for p in packages if p.endswith("?")]
         available = [p for p in optional if found.suite.has(p)]
-        found.suite.unpack([p for p in packages if not p.endswith("?")] + available)
+        versions = found.suite.unpack([p for p in packages if not p.endswith("?")] + available)
+        found.package_version = versions[packages[0]]  # postgresql-15 15.18-0+deb12u1 rather than postgresql 15+248
     return found
 
 
