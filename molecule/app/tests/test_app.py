@@ -13,7 +13,17 @@ from typing import Any
 
 import pytest
 
-from conftest import PROJECT, PlayResult, assert_role_refuses, checked_once, first_run_host, run_play, unit_journal
+from conftest import (
+    PROJECT,
+    PlayResult,
+    all_items_pass,
+    assert_readiness,
+    assert_role_refuses,
+    checked_once,
+    first_run_host,
+    run_play,
+    unit_journal,
+)
 
 DEPLOY = PROJECT / "playbooks" / "deploy.yml"
 ROLLBACK = PROJECT / "playbooks" / "rollback.yml"
@@ -64,14 +74,22 @@ def test_probes_pass_the_apps_host_and_https_checks(host: Any) -> None:
     port = {"blue": 8001, "green": 8002}[slot]
     url = f"http://127.0.0.1:{port}/health/ready"
 
-    def probe(*headers: str) -> str:
+    def probe(*headers: str) -> list[str]:
+        """[status] or [status, Location]."""
         args = " ".join(f"-H '{h}'" for h in headers)
-        return host.check_output(f"curl -s -o /dev/null -w '%{{http_code}} %{{redirect_url}}' --max-time 5 {args} {url}")
+        return host.check_output(f"curl -s -o /dev/null -w '%{{http_code}} %{{redirect_url}}' --max-time 5 {args} {url}").split()
 
-    assert probe() == "400", "the app does not check ALLOWED_HOSTS"
-    assert probe("Host: app.test") == "301 https://app.test/health/ready", "the app does not redirect plain HTTP"
-    assert probe("Host: app.test", "X-Forwarded-Proto: https").startswith("200"), unit_journal(host, f"app-web@{slot}")
+    assert probe() == ["400"], "the app does not check ALLOWED_HOSTS"
+    assert probe("Host: app.test") == ["301", "https://app.test/health/ready"], "the app does not redirect plain HTTP"
+    assert probe("Host: app.test", "X-Forwarded-Proto: https") == ["200"], unit_journal(host, f"app-web@{slot}")
     assert host.check_output("/usr/local/sbin/app-switch status").split()[2] == "active"
+
+
+def test_readiness_report_probes_as_nginx_forwards_and_says_what_was_checked(host: Any) -> None:
+    """tasks/verify.yml asks with the site's Host and X-Forwarded-Proto too (a 400 before), and its
+    detail lists the checks the endpoint reported instead of assuming "(database, Redis)"."""
+    result = assert_readiness(host, "app", all_items_pass(7), show=True)
+    assert "/health/ready -> 200; checks reported: database ok, migrations ok (0002), redis ok" in result.output, result.output[-3000:]
 
 
 def test_units_order_after_the_local_services_only(host: Any) -> None:
