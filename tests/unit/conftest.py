@@ -42,17 +42,18 @@ def trusted(value: Any) -> Any:
     return value
 
 
-def role_templar(role: str, **overrides: Any) -> Templar:
-    """A Templar with the role's defaults and vars, as in a play, plus overrides (untemplated)."""
-    variables = trusted(yaml.safe_load((ROLES / role / "defaults" / "main.yml").read_text())
-                        | yaml.safe_load((ROLES / role / "vars" / "main.yml").read_text()))
+def role_templar(role: str, *, roles_dir: Path = ROLES, **overrides: Any) -> Templar:
+    """A Templar with the role's defaults and vars, as in a play, plus overrides (untemplated).
+    roles_dir: another checkout's roles/ (tests/compat renders an older commit's roles)."""
+    variables = trusted(yaml.safe_load((roles_dir / role / "defaults" / "main.yml").read_text())
+                        | yaml.safe_load((roles_dir / role / "vars" / "main.yml").read_text()))
     return Templar(loader=DataLoader(), variables=variables | overrides)
 
 
-def render_role_template(role: str, template: str, **overrides: Any) -> str:
+def render_role_template(role: str, template: str, *, roles_dir: Path = ROLES, **overrides: Any) -> str:
     """roles/<role>/templates/<template> rendered with role_templar(role, **overrides)."""
-    text = (ROLES / role / "templates" / template).read_text()
-    return role_templar(role, **overrides).template(trust_as_template(text))
+    text = (roles_dir / role / "templates" / template).read_text()
+    return role_templar(role, roles_dir=roles_dir, **overrides).template(trust_as_template(text))
 
 
 class FakeRoot:
