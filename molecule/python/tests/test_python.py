@@ -1,38 +1,121 @@
 """Live state of prodready.webstack.python, and its refusal of bad input.
 
-python-debian12 runs Python 3.12.1 from the python-build-standalone-like archive that
-scripts/build-python-archive makes and scripts/serve-artifacts serves (python_strategy standalone);
-python-debian13 resolves python_strategy auto to the distribution's Python 3.13. prepare.yml removed
-the images' own extra CA certificates, so pip reaching PyPI shows python_extra_ca_certificates at work.
+Expectations come from the host, not its name: python_version and python_strategy as the scenario's
+inventory gives them to the host (else the role's defaults), resolved the way the role resolves auto on
+the host's platform (/etc/os-release; what each distribution and deadsnakes ship, below). In molecule.yml
+one host runs Python 3.12.1 from the python-build-standalone-like archive that scripts/build-python-archive
+makes and scripts/serve-artifacts serves (python_strategy standalone), the other resolves auto to the
+distribution's Python 3.13. prepare.yml removed the images' own extra CA certificates, so pip reaching PyPI
+shows python_extra_ca_certificates at work.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import shlex
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conftest import all_items_pass, assert_readiness, assert_refused, assert_role_refuses, role_play, run_play
+from conftest import (
+    all_items_pass,
+    assert_readiness,
+    assert_refused,
+    assert_role_refuses,
+    checked_once,
+    host_setting,
+    inventory_vars,
+    platform,
+    role_play,
+    run_play,
+    upstream_version,
+)
 
 PROJECT = Path(__file__).resolve().parents[3]
-ARCHIVE = "cpython-3.12.1-x86_64-unknown-linux-gnu-install_only.tar.gz"
 TEST_CA = PROJECT / "tests" / "fixtures" / "test-ca.crt"
-EXPECTED = {
-    "debian12": {"version": "3.12", "full": "3.12.1", "interpreter": "/opt/python/3.12.1/bin/python3.12"},
-    "debian13": {"version": "3.13", "full": "3.13.", "interpreter": "/usr/bin/python3.13"},
-}
 BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
+# The pythonX.Y each platform ships as an apt package (python_strategy system).
+SYSTEM_PYTHON = {"Debian-12": "3.11", "Debian-13": "3.13", "Ubuntu-22": "3.10", "Ubuntu-24": "3.12"}
+# What the deadsnakes PPA builds for each Ubuntu LTS besides the release's own (Ubuntu 22.04: 3.12).
+DEADSNAKES = {"Ubuntu-22": {"3.8", "3.9", "3.11", "3.12", "3.13"}, "Ubuntu-24": {"3.8", "3.9", "3.10", "3.11", "3.13"}}
+ARCHIVE_VERSION = re.compile(r"^cpython-(3\.[0-9]+\.[0-9]+)(\+[0-9]+)?-")
 
 
-def short(host: Any) -> str:
-    return host.backend.hostname.rsplit("-", 1)[-1]
+def setting(host: Any, name: str) -> Any:
+    return host_setting(host, "python", name)
+
+
+def py_version(host: Any) -> str:
+    return str(setting(host, "python_version"))
+
+
+def strategy(host: Any) -> str:
+    """python_strategy as the role resolves it on this host: auto takes the distribution's package, else
+    deadsnakes (Ubuntu), else the standalone archive."""
+    configured, version = str(setting(host, "python_strategy")), py_version(host)
+    if configured != "auto":
+        return configured
+    if SYSTEM_PYTHON[platform(host)] == version:
+        return "system"
+    return "deadsnakes" if version in DEADSNAKES.get(platform(host), set()) else "standalone"
+
+
+def standalone_archive(host: Any) -> str:
+    """The archive's file name: from python_standalone_url, or the scenario's __python_test_archive that
+    molecule.yml builds that URL from (the inventory's values are not rendered)."""
+    url = str(setting(host, "python_standalone_url"))
+    if "{{" not in url:
+        return url.split("?", 1)[0].rsplit("/", 1)[-1].replace("%2B", "+").replace("%2b", "+")
+    archive = inventory_vars(host).get("__python_test_archive")
+    assert archive, f"python_standalone_url is a template ({url}) and __python_test_archive is not set"
+    return str(archive)
+
+
+def standalone_version(host: Any) -> str:
+    """python_standalone_version, or the version in the archive's name (the role's rule)."""
+    configured = str(setting(host, "python_standalone_version") or "")
+    if configured:
+        return configured
+    match = ARCHIVE_VERSION.match(standalone_archive(host))
+    assert match, f"no version in the archive name {standalone_archive(host)}"
+    return match[1]
+
+
+def standalone_prefix(host: Any) -> str:
+    prefix = str(setting(host, "python_standalone_prefix"))
+    return f"/opt/python/{standalone_version(host)}" if "{{" in prefix else prefix
 
 
 def expected(host: Any) -> dict[str, str]:
-    return EXPECTED[short(host)]
+    """version (major.minor), full (the interpreter's platform.python_version(): the archive's for standalone,
+    the installed pythonX.Y package's upstream version otherwise) and interpreter."""
+    version = py_version(host)
+    if strategy(host) == "standalone":
+        return {"version": version, "full": standalone_version(host),
+                "interpreter": f"{standalone_prefix(host)}/bin/python{version}"}
+    package = host.package(f"python{version}")
+    assert package.is_installed, f"python{version} ({strategy(host)} on {platform(host)})"
+    return {"version": version, "full": upstream_version(package.version), "interpreter": f"/usr/bin/python{version}"}
+
+
+def standalone_host(host: Any) -> str:
+    """The host's name, or a skip unless python_strategy resolves to standalone on it."""
+    if strategy(host) != "standalone":
+        pytest.skip(f"python_strategy {setting(host, 'python_strategy')} resolves to {strategy(host)} on this host "
+                    f"({platform(host)}, python_version {py_version(host)}), not standalone")
+    name: str = host.backend.hostname
+    return name
+
+
+def once_without_deadsnakes(host: Any) -> str:
+    """The run's first host, or a skip; also a skip where the role installed from deadsnakes (the live
+    source and keyring stand where the check-mode and refusal tests assert there is none)."""
+    name = checked_once(host, "the deadsnakes tasks are exercised with Ubuntu facts on any host")
+    if strategy(host) == "deadsnakes":
+        pytest.skip("python_strategy resolves to deadsnakes on this host: its repository is live here")
+    return name
 
 
 def role_facts(host: Any) -> dict[str, Any]:
@@ -45,13 +128,6 @@ def python(host: Any, code: str, interpreter: str | None = None) -> str:
     return host.check_output(f"{interpreter} -I -c {shlex.quote(code)}")
 
 
-def only_debian12(host: Any) -> str:
-    name = host.backend.hostname
-    if not name.endswith("debian12"):
-        pytest.skip("checked once, on debian12")
-    return name
-
-
 def test_facts_name_the_interpreter_and_the_pip_environment(host: Any) -> None:
     facts = role_facts(host)
     assert facts["python_interpreter"] == expected(host)["interpreter"]
@@ -61,8 +137,10 @@ def test_facts_name_the_interpreter_and_the_pip_environment(host: Any) -> None:
 
 def test_interpreter_reports_the_requested_version(host: Any) -> None:
     version = python(host, "import platform; print(platform.python_version())")
-    assert version.startswith(expected(host)["full"]), version
+    assert version == expected(host)["full"], (version, expected(host))
     assert version.startswith(expected(host)["version"] + ".")
+    if strategy(host) == "system":
+        assert expected(host)["version"] == SYSTEM_PYTHON[platform(host)], platform(host)
 
 
 def test_stdlib_modules_work(host: Any) -> None:
@@ -111,25 +189,29 @@ def test_extra_ca_certificates_are_trusted(host: Any) -> None:
 
 
 def test_standalone_tree_is_root_owned_and_not_writable(host: Any) -> None:
-    only_debian12(host)
-    prefix = "/opt/python/3.12.1"
+    standalone_host(host)
+    prefix, full, archive = standalone_prefix(host), standalone_version(host), standalone_archive(host)
     assert host.check_output(f"find {prefix} ! -user root -o ! -group root | head -n 5") == ""
     assert host.check_output(f"find {prefix} ! -type l -perm /022 | head -n 5") == ""
     marker = json.loads(host.file(f"{prefix}/.prodready-python.json").content_string)
-    sha = (PROJECT / ".cache" / "artifacts" / f"{ARCHIVE}.sha256").read_text().split()[0]
-    assert marker["sha256"] == sha and marker["version"] == "3.12.1" and marker["url"].endswith(ARCHIVE)
+    sha = (PROJECT / ".cache" / "artifacts" / f"{archive}.sha256").read_text().split()[0]
+    assert marker["sha256"] == sha and marker["version"] == full and marker["url"].endswith(archive)
     assert python(host, "import sys; print(sys.prefix)") == prefix
     # Nothing left over from the installation; the interpreter is on PATH through the link.
     assert host.check_output("ls -A /var/cache/prodready-python") == ""
     assert not host.file(f"{prefix}.prodready-new").exists
-    assert host.file("/usr/local/bin/python3.12").linked_to == f"{prefix}/bin/python3.12"
-    assert host.check_output("python3.12 -c 'import sys; print(sys.executable)'").startswith("/usr/local/bin/python3.12")
+    link = f"python{py_version(host)}"
+    assert host.file(f"/usr/local/bin/{link}").linked_to == f"{prefix}/bin/{link}"
+    assert host.check_output(f"{link} -c 'import sys; print(sys.executable)'").startswith(f"/usr/local/bin/{link}")
 
 
 def test_auto_took_the_distribution_package(host: Any) -> None:
-    if not host.backend.hostname.endswith("debian13"):
-        pytest.skip("debian13 resolves python_strategy auto to its system Python")
-    for package in ("python3.13", "python3.13-venv"):
+    if strategy(host) != "system":
+        pytest.skip(f"python_strategy {setting(host, 'python_strategy')} resolves to {strategy(host)} on this host, "
+                    "not the distribution's package (system)")
+    version = py_version(host)
+    assert SYSTEM_PYTHON[platform(host)] == version
+    for package in (f"python{version}", f"python{version}-venv"):
         assert host.package(package).is_installed, package
     assert not host.file("/opt/python").exists
 
@@ -147,30 +229,43 @@ def _facts(distribution: str, major: str, release: str) -> dict[str, Any]:
             "architecture": "x86_64"}
 
 
+# needs: "" (platform-independent: the run's first host), "standalone" (starts from a host whose python_strategy
+# resolves to standalone) or "unshipped" (standalone, and python_version is not the platform's own). Needles are
+# formatted with the host's {platform}, {system_python} and {standalone} (the archive's version).
 BAD_INPUT = [
-    pytest.param({"python_standalone_sha256": ""}, ["python_standalone_sha256", "64-hex-digit"], id="missing-sha256"),
+    pytest.param({"python_standalone_sha256": ""}, ["python_standalone_sha256", "64-hex-digit"], "standalone",
+                 id="missing-sha256"),
     pytest.param({"python_strategy": "auto", "python_standalone_url": ""},
-                 ["python_strategy auto resolved to standalone", "Debian-12 ships Python 3.11", "python_standalone_url"],
-                 id="auto-without-url"),
-    pytest.param({"python_version": "3.x"}, ["python_version (3.x)", "quoted major.minor"], id="version-format"),
-    pytest.param({"python_version": "3.13"}, ["version 3.12.1", "python_standalone_version must be 3.13.N"],
-                 id="archive-of-another-version"),
-    pytest.param({"python_strategy": "conda"}, ["python_strategy", "conda"], id="unknown-strategy"),
-    pytest.param({"python_strategy": "system"}, ["python_strategy=system", "Debian-12 ships Python 3.11"], id="system-no-3.12"),
+                 ["python_strategy auto resolved to standalone", "{platform} ships Python {system_python}", "python_standalone_url"],
+                 "unshipped", id="auto-without-url"),
+    pytest.param({"python_version": "3.x"}, ["python_version (3.x)", "quoted major.minor"], "", id="version-format"),
+    pytest.param({"python_version": "3.13"}, ["version {standalone}", "python_standalone_version must be 3.13.N"],
+                 "standalone", id="archive-of-another-version"),
+    pytest.param({"python_strategy": "conda"}, ["python_strategy", "conda"], "", id="unknown-strategy"),
+    pytest.param({"python_strategy": "system"}, ["python_strategy=system", "{platform} ships Python {system_python}"],
+                 "unshipped", id="system-no-3.12"),
     pytest.param({"python_extra_ca_certificates": ["/nonexistent/corp-ca.crt"]},
-                 ["python_extra_ca_certificates[0]", "/nonexistent/corp-ca.crt"], id="ca-not-pem"),
-    pytest.param({"ansible_facts": _facts("Ubuntu", "20", "focal")}, ["Unsupported platform Ubuntu-20"], id="platform"),
+                 ["python_extra_ca_certificates[0]", "/nonexistent/corp-ca.crt"], "", id="ca-not-pem"),
+    pytest.param({"ansible_facts": _facts("Ubuntu", "20", "focal")}, ["Unsupported platform Ubuntu-20"], "", id="platform"),
 ]
 
 
-@pytest.mark.parametrize("bad_vars, needles", BAD_INPUT)
-def test_bad_input_stops_before_any_change(host: Any, bad_vars: dict[str, Any], needles: list[str]) -> None:
-    assert_role_refuses(host, "python", bad_vars, needles)
+@pytest.mark.parametrize("bad_vars, needles, needs", BAD_INPUT)
+def test_bad_input_stops_before_any_change(host: Any, bad_vars: dict[str, Any], needles: list[str], needs: str) -> None:
+    if not needs:
+        assert_role_refuses(host, "python", bad_vars, needles)
+        return
+    name = standalone_host(host)
+    if needs == "unshipped" and SYSTEM_PYTHON[platform(host)] == py_version(host):
+        pytest.skip(f"{platform(host)} ships Python {py_version(host)} (python_version): auto and system need no archive here")
+    values = {"platform": platform(host), "system_python": SYSTEM_PYTHON[platform(host)], "standalone": standalone_version(host)}
+    result = run_play(role_play("python"), limit=name, extra_vars=bad_vars)
+    assert_refused(result, name, *(needle.format(**values) for needle in needles))
 
 
 def test_wrong_sha256_stops_before_unpacking(host: Any) -> None:
     """The archive is downloaded and refused: no tree, no staging directory, no download left behind."""
-    name = only_debian12(host)
+    name = standalone_host(host)
     prefix = "/opt/python/wrong-sha256"
     result = run_play(role_play("python"), limit=name,
                       extra_vars={"python_standalone_sha256": "0" * 64, "python_standalone_prefix": prefix},
@@ -179,13 +274,13 @@ def test_wrong_sha256_stops_before_unpacking(host: Any) -> None:
     assert not host.file(prefix).exists
     assert not host.file(f"{prefix}.prodready-new").exists
     assert host.check_output("ls -A /var/cache/prodready-python") == ""
-    assert python(host, "import platform; print(platform.python_version())") == "3.12.1"  # the installed one is intact
+    assert python(host, "import platform; print(platform.python_version())") == standalone_version(host)  # intact
 
 
 @pytest.fixture(scope="module")
 def throwaway_key(host: Any) -> dict[str, str]:
     """An OpenPGP key made in the container (the real deadsnakes key is not reachable here)."""
-    only_debian12(host)
+    once_without_deadsnakes(host)
     script = ("set -e; export GNUPGHOME=$(mktemp -d); "
               "gpg --batch --passphrase '' --quick-gen-key 'prodready test <test@example.invalid>' ed25519 sign never "
               ">/dev/null 2>&1; gpg --batch --with-colons --list-keys | awk -F: '/^fpr/ {print $10; exit}'; "
@@ -198,7 +293,7 @@ def throwaway_key(host: Any) -> dict[str, str]:
 def test_deadsnakes_repository_in_check_mode(host: Any, throwaway_key: dict[str, str],
                                              monkeypatch: pytest.MonkeyPatch) -> None:
     """deadsnakes cannot be reached here: check mode shows the deb822 source the role would add on Ubuntu 22.04."""
-    name = only_debian12(host)
+    name = once_without_deadsnakes(host)
     monkeypatch.setenv("ANSIBLE_VERBOSITY", "1")  # print the module's result: the rendered repository
     result = run_play(role_play("python", tasks_from="deadsnakes"), limit=name, check=True,
                       extra_vars={"python_deadsnakes_key": throwaway_key["armored"],
@@ -214,7 +309,7 @@ def test_deadsnakes_repository_in_check_mode(host: Any, throwaway_key: dict[str,
 
 def test_deadsnakes_key_with_another_fingerprint_is_refused(host: Any, throwaway_key: dict[str, str]) -> None:
     """A key that is not the pinned one is removed again and no apt source is written."""
-    name = only_debian12(host)
+    name = once_without_deadsnakes(host)
     pinned = "F23C5A6CF475977595C89F51BA6932366A755776"
     result = run_play(role_play("python", tasks_from="deadsnakes"), limit=name,
                       extra_vars={"python_deadsnakes_key": throwaway_key["armored"],
@@ -229,7 +324,7 @@ def test_deadsnakes_key_with_another_fingerprint_is_refused(host: Any, throwaway
 
 def test_ca_certificates_dropped_from_the_list_are_removed(host: Any) -> None:
     """Shorten the list: the other prodready-python-*.crt files leave the directory and the bundle."""
-    name = only_debian12(host)
+    name = checked_once(host, "the CA certificate list is platform-independent")
     ca_dir = "/usr/local/share/ca-certificates"
     before = {crt: host.file(f"{ca_dir}/{crt}").content_string for crt in host.check_output(f"ls {ca_dir}").split()}
     test_ca = TEST_CA.read_text().strip()
