@@ -30,8 +30,9 @@ KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
 LISTS_MAX_AGE = 7 * 24 * 3600
 # Dependencies followed when unpacking a validator: shared libraries and the Python runtime.
 FOLLOW = re.compile(r"^(lib|lua-|python3(\.[0-9]+)?(-minimal)?$)")
-# Not followed: what no validator loads (PostgreSQL's JIT pulls LLVM and Z3, a few hundred MB unpacked).
-SKIP = re.compile(r"perl|^libc-bin$|^libc-l10n$|^libpam-modules|^libpam-runtime$|^libllvm|^libz3-")
+# Not followed: what no validator loads (PostgreSQL's JIT pulls LLVM and Z3, nginx's dynamic modules image
+# libraries, Prometheus' web UI JavaScript: several hundred MB unpacked).
+SKIP = re.compile(r"perl|^libc-bin$|^libc-l10n$|^libpam-modules|^libpam-runtime$|^libllvm|^libz3-|^libnginx-mod-|^libjs-")
 
 
 def cache_dir() -> Path:
