@@ -262,6 +262,28 @@ def test_a_config_nginx_rejects_never_goes_live(host: Any) -> None:
     assert curl(host, APP, "/", args="-k -o /dev/null -w '%{http_code}'").stdout == "200"
 
 
+def test_nginx_without_ssl_reject_handshake_names_no_site(host: Any) -> None:
+    """nginx before 1.19.4 (Ubuntu 22.04's 1.18) has no ssl_reject_handshake: its default TLS server used to
+    answer with the first site's certificate, which hands every site name to a scanner. The role runs here as
+    it does for 1.18 (its version fact overridden), then again as for this host's own version."""
+    name = checked_once(host)
+    subject = ("openssl s_client -connect 127.0.0.1:443 -servername evil.example </dev/null 2>/dev/null"
+               " | openssl x509 -noout -subject -ext subjectAltName")
+    try:
+        old = run_play(role_play("nginx"), limit=name, extra_vars={"__nginx_version": "1.18.0"})
+        assert old.rc == 0, old.output[-3000:]
+        default = host.file("/etc/nginx/sites-enabled/00-default.conf").content_string
+        assert "ssl_reject_handshake on;" not in default and "/etc/nginx/tls/_default/selfsigned.crt;" in default, default
+        cert = host.run(subject)
+        assert re.search(r"CN ?= ?invalid", cert.stdout) and APP not in cert.stdout, cert.stdout  # OpenSSL 3.x spacing varies
+        dropped = host.run("curl -sS -k --max-time 5 --resolve evil.example:443:127.0.0.1 https://evil.example/")
+        assert dropped.rc == 52, (dropped.rc, dropped.stderr)  # empty reply: 444 after the handshake
+    finally:
+        restored = run_play(role_play("nginx"), limit=name)
+        assert restored.rc == 0, restored.output[-3000:]
+    assert host.run("curl -sS -k --max-time 5 --resolve evil.example:443:127.0.0.1 https://evil.example/").rc == 35
+
+
 BAD_INPUT = [
     pytest.param({"nginx_sites": []}, ["nginx_sites is empty"], id="no-sites"),
     pytest.param({"nginx_sites": [{"name": "app", "server_names": []}]},
