@@ -52,7 +52,8 @@ def test_no_secret_in_task_environment(path: Path) -> None:
 def test_the_check_finds_a_secret() -> None:
     """The form roles/redis used before (REDISCLI_AUTH from redis_password), and a safe one."""
     bad = "- name: Ask Redis\n  ansible.builtin.command: redis-cli PING\n  environment:\n    REDISCLI_AUTH: '{{ redis_password }}'\n"
-    safe = "- name: Create a role\n  community.postgresql.postgresql_user: {}\n  environment:\n    PGOPTIONS: -c password_encryption=scram-sha-256\n"
+    safe = ("- name: Create a role\n  community.postgresql.postgresql_user: {}\n"
+            "  environment:\n    PGOPTIONS: -c password_encryption=scram-sha-256\n")
     block = "- block:\n    - name: Inner\n      ansible.builtin.command: x\n      environment: {PGPASSWORD: '{{ item.pw }}'}\n"
     assert secret_environment(bad) == ["Ask Redis: REDISCLI_AUTH"]
     assert secret_environment(safe) == []
