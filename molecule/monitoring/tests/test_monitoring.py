@@ -285,6 +285,11 @@ def test_exporters_refuse_bad_input(bad: dict[str, Any], needle: str) -> None:
     ({"monitoring_prometheus_listen": "0.0.0.0"}, "monitoring_prometheus_listen"),
     ({"monitoring_exporter_jobs": [{"name": "app", "group": "web", "port": 1}]}, "monitoring_exporter_jobs[0]"),
     ({"monitoring_grafana_enabled": True, "monitoring_grafana_admin_password": "CHANGE-ME"}, "monitoring_grafana_admin_password"),
+    # Ubuntu 22.04's Alertmanager 0.23 has no telegram_configs (its amtool refuses the file): the
+    # platform's version stands in for the facts this Debian host cannot have.
+    ({"monitoring_alertmanager_telegram_bot_token": "123456:telegram-bot-token-from-vault",
+      "monitoring_alertmanager_telegram_chat_id": -100, "__monitoring_alertmanager_version": "0.23"},
+     "monitoring_alertmanager_telegram_bot_token"),
 ])
 def test_monitoring_refuses_bad_input(bad: dict[str, Any], needle: str) -> None:
     assert_refused(run_play(role_play("monitoring"), limit=MON, extra_vars=bad), MON, needle)
