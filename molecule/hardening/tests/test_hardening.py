@@ -116,7 +116,7 @@ def test_login_password_and_shell_policy(host: Any) -> None:
 
 
 def test_packages_and_file_modes(host: Any) -> None:
-    for name in ("telnet", "rsh-client", "xinetd"):
+    for name in ("telnet", "inetutils-telnet", "rsh-client", "xinetd"):  # prepare.yml installed inetutils-telnet
         assert not host.package(name).is_installed, name
     for name in ("libpam-tmpdir", "needrestart", "debsums", "apt-show-versions"):
         assert host.package(name).is_installed, name
