@@ -54,6 +54,22 @@ def self_signed(directory: Path, name: str = "compat.example.test") -> tuple[Pat
     return cert, key
 
 
+def run_for_a_while(argv: list[str], seconds: float = 3) -> tuple[subprocess.Popen[str], bool, str]:
+    """Start a daemon, give it `seconds` to refuse its configuration, stop it: (process, still running, output)."""
+    started = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and started.poll() is None:
+        time.sleep(0.2)
+    running = started.poll() is None
+    started.terminate()
+    try:
+        log, _ = started.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        started.kill()
+        log, _ = started.communicate()
+    return started, running, log
+
+
 def output(result: subprocess.CompletedProcess[str]) -> str:
     return (result.stdout + "\n" + result.stderr).strip()
 
@@ -205,17 +221,7 @@ def test_node_exporter_args(platform: str, check: MakeCheck) -> None:
         c.expect(False, f"the exporter takes --{' / --'.join(offered)} but ARGS give no web configuration (TLS and basic auth "
                         f"would be off): ARGS='{args_line.group(1)}'")
     c.notes.append(f"ARGS use --{given[0]}" if given else "no web configuration flag offered")
-    started = subprocess.Popen([*binary, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.monotonic() + 3
-    while time.monotonic() < deadline and started.poll() is None:
-        time.sleep(0.2)
-    running = started.poll() is None
-    started.terminate()
-    try:
-        log, _ = started.communicate(timeout=10)
-    except subprocess.TimeoutExpired:
-        started.kill()
-        log, _ = started.communicate()
+    started, running, log = run_for_a_while([*binary, *args])
     c.expect(running, f"exited {started.returncode} within 3 s: {log.strip()[-700:]}")
 
 
@@ -392,18 +398,7 @@ def test_pgbouncer_ini(platform: str, check: MakeCheck, request: pytest.FixtureR
             path.chmod(0o777 if "var" in path.parts else 0o755)
     argv = [a.replace(str(c.validator.suite.root), str(root)) for a in
             c.validator.suite.command("/usr/sbin/pgbouncer", str(base / "etc" / "pgbouncer" / "pgbouncer.ini"))]
-    started = subprocess.Popen(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", *argv],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.monotonic() + 3
-    while time.monotonic() < deadline and started.poll() is None:
-        time.sleep(0.2)
-    running = started.poll() is None
-    started.terminate()
-    try:
-        log, _ = started.communicate(timeout=10)
-    except subprocess.TimeoutExpired:
-        started.kill()
-        log, _ = started.communicate()
+    started, running, log = run_for_a_while(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", *argv])
     logfile = base / "var" / "log" / "postgresql" / "pgbouncer.log"
     log += logfile.read_text() if logfile.exists() else ""
     warnings = [line.split("WARNING ", 1)[1] for line in log.splitlines() if "WARNING " in line]
