@@ -277,7 +277,9 @@ def test_nginx_without_ssl_reject_handshake_names_no_site(host: Any) -> None:
         cert = host.run(subject)
         assert re.search(r"CN ?= ?invalid", cert.stdout) and APP not in cert.stdout, cert.stdout  # OpenSSL 3.x spacing varies
         dropped = host.run("curl -sS -k --http1.1 --max-time 5 --resolve evil.example:443:127.0.0.1 https://evil.example/")
-        assert dropped.rc == 52, (dropped.rc, dropped.stderr)  # empty reply: 444 after the handshake (HTTP/2 says 92)
+        # 444 after the handshake: the connection closes with no reply (curl: 52 empty reply, 56 EOF without
+        # TLS close_notify, 92 HTTP/2 stream closed; which one depends on curl and OpenSSL).
+        assert dropped.rc in (52, 56, 92) and dropped.stdout == "", (dropped.rc, dropped.stderr)
     finally:
         restored = run_play(role_play("nginx"), limit=name)
         assert restored.rc == 0, restored.output[-3000:]
