@@ -105,6 +105,9 @@ def test_backup_playbook_runs_now_and_fetches_the_run(host: Any, tmp_path: Path)
     assert f"Backup OK on {name}: {BACKUP_DIR}/{run}" in result.output
     fetched = tmp_path / name / run
     assert sorted(p.name for p in fetched.iterdir()) == ["SHA256SUMS", "app.dump", "files.tar.zst", "globals.sql"]
+    # The dumps hold every row: the directories are the controller user's only (#20: were 0755).
+    assert {str(d.relative_to(tmp_path)): oct(d.stat().st_mode & 0o777) for d in (tmp_path / name, fetched)} == {
+        name: "0o700", f"{name}/{run}": "0o700"}
     sums = dict(reversed(line.split()) for line in (fetched / "SHA256SUMS").read_text().splitlines())
     assert sums["app.dump"] == hashlib.sha256((fetched / "app.dump").read_bytes()).hexdigest()
 
