@@ -12,7 +12,9 @@ short_description: The entries of a list that are not IPv4/IPv6 addresses or CID
 description:
   - Returns the entries that C(ipaddress.ip_network(entry, strict=False)) rejects, so a
     preflight assert can name them. Companion filter C(ip_in_networks) tells whether an address
-    lies in any of a list of networks.
+    lies in any of a list of networks; C(world_open_networks) returns the entries that open an
+    allow-list to most of the Internet (a public network shorter than /8, or /16 for IPv6:
+    0.0.0.0/0, ::/0, 0.0.0.0/1, 2000::/3).
 positional: _input
 options:
   _input:
@@ -35,6 +37,22 @@ def invalid_networks(entries: Iterable[Any]) -> list[str]:
     return [str(entry) for entry in entries if _network(entry) is None]
 
 
+# Shorter prefixes than these span a large share of the public Internet (0.0.0.0/0, ::/0, 0.0.0.0/1,
+# 2000::/3): as an allow-list entry they open the port to everyone. Private ranges (10.0.0.0/8,
+# fc00::/7) are never "world-open", however short.
+_WORLD_PREFIX = {4: 8, 6: 16}
+
+
+def world_open_networks(entries: Iterable[Any]) -> list[str]:
+    """Entries that open an allow-list to (most of) the Internet, e.g. 0.0.0.0/0 or ::/0."""
+    opened: list[str] = []
+    for entry in entries:
+        net = _network(entry)
+        if net is not None and net.prefixlen < _WORLD_PREFIX[net.version] and not net.is_private:
+            opened.append(str(entry))
+    return opened
+
+
 def ip_in_networks(address: str, networks: Iterable[Any]) -> bool:
     """Whether address lies in any of networks (entries that do not parse are ignored)."""
     try:
@@ -50,4 +68,5 @@ class FilterModule:
     """Ansible filter plugin entry point."""
 
     def filters(self) -> dict[str, Any]:
-        return {"invalid_networks": invalid_networks, "ip_in_networks": ip_in_networks}
+        return {"invalid_networks": invalid_networks, "ip_in_networks": ip_in_networks,
+                "world_open_networks": world_open_networks}

@@ -1,4 +1,4 @@
-"""Unit tests for the invalid_networks and ip_in_networks filters."""
+"""Unit tests for the invalid_networks, ip_in_networks and world_open_networks filters."""
 
 from __future__ import annotations
 
@@ -32,3 +32,32 @@ def test_host_bits_are_accepted() -> None:
 )
 def test_ip_in_networks(address: str, networks: list[str], expected: bool) -> None:
     assert network.ip_in_networks(address, networks) is expected
+
+
+def test_invalid_networks_refuses_out_of_range_octets_and_prefixes() -> None:
+    """The hand-written CIDR regexes this filter replaces (nginx, postgresql) accepted these."""
+    assert network.invalid_networks(["999.999.999.999/99", "10.0.0.0/40", "::1/129", "1.2.3"]) == [
+        "999.999.999.999/99", "10.0.0.0/40", "::1/129", "1.2.3"]
+
+
+@pytest.mark.parametrize(
+    "entry, world_open",
+    [
+        ("0.0.0.0/0", True),
+        ("::/0", True),
+        ("0.0.0.0/1", True),
+        ("128.0.0.0/1", True),
+        ("2000::/3", True),
+        ("10.0.0.0/8", False),
+        ("100.64.0.0/10", False),
+        ("172.16.0.0/12", False),
+        ("fc00::/7", False),
+        ("8.0.0.0/8", False),
+        ("2001:db8::/32", False),
+        ("203.0.113.7", False),
+        ("0.0.0.0", False),
+        ("not-a-network", False),
+    ],
+)
+def test_world_open_networks(entry: str, world_open: bool) -> None:
+    assert network.world_open_networks(["10.1.2.3", entry]) == ([entry] if world_open else [])

@@ -325,6 +325,8 @@ def test_a_standby_older_than_the_env_is_not_taken_warm(host: Any) -> None:
     ({"app_version": "../etc", "app_archive_sha256": ""}, ["app_version"]),
     ({"app_archive_sha256": "abc"}, ["app_archive_sha256 must be 64 hex digits"]),
     ({"app_processes": [{"name": "web", "command": "x"}]}, ["app_processes need unique names"]),
+    # #19: the metrics listener open to everyone.
+    ({"app_metrics_allow": ["::/0"]}, ["app_metrics_allow must list", "::/0 (the whole Internet)"]),
 ])
 def test_bad_input_is_refused_before_any_change(host: Any, bad: dict[str, Any], needles: list[str]) -> None:
     assert_role_refuses(host, "app", {**GOOD_URLS, **bad}, needles)

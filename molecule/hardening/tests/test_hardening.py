@@ -63,6 +63,8 @@ def test_firewall_ruleset(host: Any) -> None:
     assert 'ip6 saddr 2001:db8::10 tcp dport' in chain
     assert 'ip saddr 198.51.100.0/24 tcp dport 5432 accept comment "database"' in chain
     assert 'ip saddr 203.0.113.5 udp dport 514 accept comment "syslog"' in chain
+    # A rule that says public: true, and only such a rule, opens its port to every source.
+    assert '\n\t\ttcp dport 587 accept comment "submission"' in chain
     assert host.service("nftables").is_enabled
 
 
@@ -188,6 +190,22 @@ BAD_INPUT = [
                  ["hardening_firewall_monitoring_sources must list", "monitoring.example"], id="bad-cidr"),
     pytest.param({"hardening_firewall_rules": [{"name": "syslog"}]}, ["port", "hardening_firewall_rules"], id="rule-without-port"),
     pytest.param({"hardening_ssh_max_auth_tries": "three"}, ["hardening_ssh_max_auth_tries"], id="type"),
+    # #19: allow-lists that are the whole Internet, and rules open to everyone without saying so.
+    pytest.param({"hardening_firewall_db_sources": ["10.0.1.0/24", "0.0.0.0/0"]},
+                 ["hardening_firewall_db_sources lists 0.0.0.0/0, which is the whole Internet"], id="world-open-db"),
+    pytest.param({"hardening_firewall_monitoring_sources": ["::/0"]},
+                 ["hardening_firewall_monitoring_sources lists ::/0"], id="world-open-monitoring"),
+    pytest.param({"hardening_firewall_ssh_sources": ["0.0.0.0/1", "128.0.0.0/1"]},
+                 ["hardening_firewall_ssh_sources lists 0.0.0.0/1, 128.0.0.0/1", "leave hardening_firewall_ssh_sources empty"],
+                 id="world-open-ssh"),
+    pytest.param({"hardening_fail2ban_ignoreip": ["0.0.0.0/0"]}, ["hardening_fail2ban_ignoreip", "never ban anyone"],
+                 id="world-open-ignoreip"),
+    pytest.param({"hardening_firewall_rules": [{"name": "syslog", "port": 514, "proto": "udp"}]},
+                 ["hardening_firewall_rules.syslog (port 514)", "set public: true"], id="rule-open-without-public"),
+    pytest.param({"hardening_firewall_rules": [{"name": "pg", "port": 5432, "public": True}]},
+                 ["hardening_firewall_rules.pg (port 5432)", "(PostgreSQL) is never opened to everyone"], id="public-internal-port"),
+    pytest.param({"hardening_firewall_rules": [{"name": "logs", "port": 514, "sources": ["0.0.0.0/0"]}]},
+                 ["hardening_firewall_rules.logs lists 0.0.0.0/0"], id="world-open-rule-sources"),
 ]
 
 

@@ -301,6 +301,11 @@ BAD_INPUT = [
                  ["server_names", "nginx_sites"], id="unknown-key"),
     pytest.param({"ansible_facts": {"distribution": "Fedora", "distribution_major_version": "40"}},
                  ["Unsupported platform Fedora-40"], id="distribution"),
+    # #19: trusting every address lets a client spoof X-Forwarded-For; the old regex took 999.999.999.999/99.
+    pytest.param({"nginx_real_ip_from": ["10.0.0.0/8", "0.0.0.0/0"]},
+                 ["nginx_real_ip_from lists 0.0.0.0/0, the whole Internet", "X-Forwarded-For"], id="real-ip-world"),
+    pytest.param({"nginx_real_ip_from": ["999.999.999.999/99"]},
+                 ["nginx_real_ip_from must list addresses or CIDRs; not valid: 999.999.999.999/99"], id="real-ip-invalid"),
 ]
 
 

@@ -264,6 +264,8 @@ BAD_INPUT = [
                  ["postgresql_databases[0] (app)", "unknown: postgis_fake"], id="unknown-extension"),
     pytest.param({"postgresql_hba_entries": [{"sources": ["10.0.0.0/33"]}]},
                  ["postgresql_hba_entries[0].sources", "10.0.0.0/33"], id="bad-cidr"),
+    pytest.param({"postgresql_hba_entries": [{"sources": ["10.0.1.0/24", "::/0"]}]},
+                 ["postgresql_hba_entries[0].sources lists ::/0, which is the whole Internet"], id="world-open-hba"),
     pytest.param({"postgresql_hba_entries": [{"sources": ["10.0.0.0/8"], "method": "trust"}]},
                  ["method", "trust", "postgresql_hba_entries"], id="trust-method"),
     pytest.param({"postgresql_version": "16"}, ["postgresql_version=16", "postgresql_pgdg_enabled"], id="version-without-pgdg"),
