@@ -79,6 +79,18 @@ def test_proxies_to_the_upstream_over_http2(host: Any) -> None:
     assert status == "200 2" and "prodready upstream" in body, out.stdout + out.stderr
 
 
+def test_internal_paths_are_not_served_to_the_internet(host: Any) -> None:
+    """#19: the app's /metrics (nginx_internal_paths' default) answered through the public site's location /.
+    nginx's own 404 page says nginx; the upstream (python http.server) answers every other path itself."""
+    def answer(path: str) -> str:
+        body, _, code = curl(host, APP, path, args="-k -w '\\n%{http_code}'").stdout.rpartition("\n")
+        return f"{code} {'nginx' if '<center>nginx</center>' in body else 'upstream'}"
+
+    answers = {path: answer(path) for path in ["/metrics", "/metrics/", "/metrics/x?y=1", "/metricsfoo", "/health/live", "/"]}
+    assert answers == {"/metrics": "404 nginx", "/metrics/": "404 nginx", "/metrics/x?y=1": "404 nginx",
+                       "/metricsfoo": "404 upstream", "/health/live": "404 upstream", "/": "200 upstream"}
+
+
 def test_security_headers_everywhere(host: Any) -> None:
     expected = {
         "strict-transport-security": "max-age=63072000; includeSubDomains",
@@ -304,6 +316,8 @@ BAD_INPUT = [
     # #19: trusting every address lets a client spoof X-Forwarded-For; the old regex took 999.999.999.999/99.
     pytest.param({"nginx_real_ip_from": ["10.0.0.0/8", "0.0.0.0/0"]},
                  ["nginx_real_ip_from lists 0.0.0.0/0, the whole Internet", "X-Forwarded-For"], id="real-ip-world"),
+    pytest.param({"nginx_internal_paths": ["/"]}, ["internal_paths (or nginx_internal_paths) paths like /metrics, not /",
+                                                  "(got /)"], id="internal-root"),
     pytest.param({"nginx_real_ip_from": ["999.999.999.999/99"]},
                  ["nginx_real_ip_from must list addresses or CIDRs; not valid: 999.999.999.999/99"], id="real-ip-invalid"),
 ]
