@@ -14,7 +14,8 @@ description:
     preflight assert can name them. Companion filter C(ip_in_networks) tells whether an address
     lies in any of a list of networks; C(world_open_networks) returns the entries that open an
     allow-list to most of the Internet (a public network shorter than /8, or /16 for IPv6:
-    0.0.0.0/0, ::/0, 0.0.0.0/1, 2000::/3).
+    0.0.0.0/0, ::/0, 0.0.0.0/1, 2000::/3); C(public_addresses) the globally routable addresses
+    (a listener there is reachable from the Internet unless a firewall filters it).
 positional: _input
 options:
   _input:
@@ -53,6 +54,16 @@ def world_open_networks(entries: Iterable[Any]) -> list[str]:
     return opened
 
 
+def public_addresses(entries: Iterable[Any]) -> list[str]:
+    """Entries that are globally routable addresses (not private, loopback, link-local, shared or documentation)."""
+    public: list[str] = []
+    for entry in entries:
+        net = _network(str(entry).strip().strip("[]"))
+        if net is not None and net.network_address.is_global:
+            public.append(str(entry))
+    return public
+
+
 def ip_in_networks(address: str, networks: Iterable[Any]) -> bool:
     """Whether address lies in any of networks (entries that do not parse are ignored)."""
     try:
@@ -69,4 +80,4 @@ class FilterModule:
 
     def filters(self) -> dict[str, Any]:
         return {"invalid_networks": invalid_networks, "ip_in_networks": ip_in_networks,
-                "world_open_networks": world_open_networks}
+                "world_open_networks": world_open_networks, "public_addresses": public_addresses}

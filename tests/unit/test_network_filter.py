@@ -61,3 +61,24 @@ def test_invalid_networks_refuses_out_of_range_octets_and_prefixes() -> None:
 )
 def test_world_open_networks(entry: str, world_open: bool) -> None:
     assert network.world_open_networks(["10.1.2.3", entry]) == ([entry] if world_open else [])
+
+
+@pytest.mark.parametrize(
+    "entry, public",
+    [
+        ("9.9.9.9", True),
+        ("2a01:4f8::1", True),
+        ("[2a01:4f8::1]", True),
+        ("10.0.0.5", False),
+        ("172.18.0.2", False),
+        ("192.168.1.10", False),
+        ("100.64.0.1", False),  # shared address space (carrier-grade NAT)
+        ("127.0.0.1", False),
+        ("fd00::5", False),
+        ("fe80::1", False),
+        ("203.0.113.7", False),  # documentation
+        ("not-an-ip", False),
+    ],
+)
+def test_public_addresses(entry: str, public: bool) -> None:
+    assert network.public_addresses([entry]) == ([entry] if public else [])

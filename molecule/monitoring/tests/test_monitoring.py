@@ -278,6 +278,19 @@ def test_exporters_refuse_bad_input(bad: dict[str, Any], needle: str) -> None:
     assert_refused(run_play(role_play("exporters"), limit=APP, extra_vars=bad), APP, needle)
 
 
+def test_exporters_refuse_a_public_address_nothing_guards() -> None:
+    """#19: on a one-NIC cloud host the default-route address is public. monitoring-mon has no firewall of
+    its own (hardening does not run there), monitoring-app has the hardening role's default-deny table."""
+    public = {"exporters_listen_address": "9.9.9.9"}
+    refused = run_play(role_play("exporters"), limit=MON, extra_vars=public)
+    assert_refused(refused, MON, "exporters_listen_address (9.9.9.9) is a public address and nothing guards",
+                   "exporters_listen_public_allowed")
+    preflight = role_play("exporters", tasks_from="preflight")
+    for host, extra in [(MON, {"exporters_listen_public_allowed": True}), (APP, {})]:
+        checked = run_play(preflight, limit=host, extra_vars={**public, **extra})
+        assert checked.rc == 0 and checked.recap(host)["changed"] == 0, checked.output[-3000:]
+
+
 @pytest.mark.parametrize(("bad", "needle"), [
     ({"monitoring_alert_disk_free_percent": 150}, "monitoring_alert_disk_free_percent"),
     ({"monitoring_retention_time": "30 days"}, "monitoring_retention_time"),
