@@ -95,6 +95,32 @@ def test_a_run_writes_a_verified_dump_and_metrics(host: Any) -> None:
     assert "OK" in unit_journal(host, SERVICE, 5)
 
 
+def test_a_file_changing_while_archived_keeps_the_verified_run(host: Any) -> None:
+    """#20: tar exits 1 when a file changes while it reads it (an upload in progress); that failed the whole
+    run and discarded the verified dumps. A bounded writer appends to a 32 MiB file during the run."""
+    growing = "/srv/app/media/upload-in-progress.bin"
+    host.run(f"head -c 33554432 /dev/zero > {growing}")
+    writer = ("systemd-run --unit=prodready-test-writer --quiet --collect timeout 60 "
+              f"sh -c 'while :; do head -c 4096 /dev/urandom >> {growing}; done'")
+    try:
+        for _ in range(3):  # tar must be reading the file while it grows: a run or two may miss it
+            assert host.run(writer).rc == 0
+            result = backup(host)
+            host.run("systemctl stop prodready-test-writer")
+            if "files changed while they were archived" in unit_journal(host, SERVICE, 20):
+                break
+        assert result.rc == 0, unit_journal(host, SERVICE)
+        assert "WARNING: files changed while they were archived (tar exit 1)" in unit_journal(host, SERVICE, 20)
+        run = latest(host)
+        assert host.run(f"cd {BACKUP_DIR}/{run} && sha256sum --quiet -c SHA256SUMS && pg_restore --list app.dump").rc == 0
+        m = metrics(host)
+        assert (m["prodready_backup_last_status"], m["prodready_backup_files_changed"]) == (1, 1)
+    finally:
+        host.run(f"systemctl stop prodready-test-writer; rm -f {growing}")
+    assert backup(host).rc == 0
+    assert metrics(host)["prodready_backup_files_changed"] == 0
+
+
 def test_backup_playbook_runs_now_and_fetches_the_run(host: Any, tmp_path: Path) -> None:
     name = host.backend.hostname
     time.sleep(1.1)
