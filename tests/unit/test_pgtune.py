@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from ansible.template import trust_as_template
 
-from conftest import load_plugin
+from conftest import load_plugin, role_templar
 
 pgtune = load_plugin("filter", "pgtune")
 
@@ -133,3 +134,14 @@ def test_bad_input_is_refused(kwargs: dict[str, Any]) -> None:
 
 def test_filter_is_registered() -> None:
     assert pgtune.FilterModule().filters()["pgtune"] is pgtune.pgtune
+
+
+def test_postgresql_default_memory_ignores_the_few_mib_memory_moves_between_boots() -> None:
+    """#20: postgresql_tune_memory_mb was the reported memory to the MiB, so shared_buffers (restart-only)
+    changed after a reboot that reported a few MiB less."""
+    def tuned(memtotal_mb: int) -> dict[str, Any]:
+        templar = role_templar("postgresql", ansible_facts={"memtotal_mb": memtotal_mb, "processor_vcpus": 2})
+        return pgtune.pgtune(templar.template(trust_as_template("{{ postgresql_tune_memory_mb }}")), cpus=2)
+
+    assert tuned(3931) == tuned(3925) == tuned(3900) == pgtune.pgtune(3840, cpus=2)
+    assert tuned(100)["shared_buffers"] == "64MB"

@@ -28,3 +28,13 @@ def test_set_proc_title_only_where_redis_knows_it(platform: str, proc_title: boo
         "distribution": distribution, "distribution_major_version": major, "distribution_version": f"{major}.04"},
         ansible_managed="managed", inventory_hostname="h", redis_password="x" * 32, redis_maxmemory="100mb")
     assert ("\nset-proc-title yes" in text) is proc_title
+
+
+def test_maxmemory_default_ignores_the_few_mib_memory_moves_between_boots() -> None:
+    """#20: the default was memtotal_mb // 4 to the MiB, so a reboot that reported 4 MiB less restarted Redis."""
+    def default(memtotal_mb: int) -> str:
+        templar = role_templar("redis", ansible_facts={"memtotal_mb": memtotal_mb})
+        return str(templar.template(trust_as_template("{{ redis_maxmemory }}")))
+
+    assert default(3931) == default(3925) == default(3900) == "960mb"
+    assert default(8192) == "2048mb" and default(100) == "64mb"

@@ -202,26 +202,27 @@ def start_time(host: Any) -> str:
     return sql(host, "SELECT pg_postmaster_start_time()")
 
 
-def test_reload_only_change_keeps_the_server_running(host: Any) -> None:
-    """A reload-only change is applied without restart; a restart-only one waits when restarts are not allowed."""
+def test_a_routine_run_never_restarts_the_database(host: Any) -> None:
+    """A reload-only change is applied without restart; a restart-only one waits for a run that allows it.
+    #20: postgresql_allow_restart defaulted to true, so a routine run restarted production PostgreSQL."""
     name = checked_once(host, "restart handling is platform-independent")
     before = start_time(host)
-    changed = run_play(role_play("postgresql"), limit=name, extra_vars={
-        "postgresql_log_min_duration_statement": "250ms",
-        "postgresql_allow_restart": False,
-        "postgresql_settings_overrides": {"max_connections": 150}})
+    settings = {"postgresql_log_min_duration_statement": "250ms", "postgresql_settings_overrides": {"max_connections": 150}}
+    changed = run_play(role_play("postgresql"), limit=name, extra_vars=settings)
     try:
         assert changed.rc == 0, changed.output[-3000:]
         assert sql(host, "SHOW log_min_duration_statement") == "250ms"
         assert start_time(host) == before
         assert sql(host, "SELECT string_agg(name, ',') FROM pg_settings WHERE pending_restart") == "max_connections"
-        assert "RESTART PENDING" in changed.output and "max_connections" in changed.output
+        assert "RESTART PENDING" in changed.output and "-e postgresql_allow_restart=true" in changed.output
+        allowed = run_play(role_play("postgresql"), limit=name, extra_vars={**settings, "postgresql_allow_restart": True})
+        assert allowed.rc == 0, allowed.output[-3000:]
+        assert sql(host, "SHOW max_connections") == "150" and start_time(host) != before
     finally:
-        restored = run_play(role_play("postgresql"), limit=name)
+        restored = run_play(role_play("postgresql"), limit=name, extra_vars={"postgresql_allow_restart": True})
     assert restored.rc == 0 and restored.recap(name)["failed"] == 0, restored.output[-3000:]
     assert sql(host, "SHOW log_min_duration_statement") == "500ms"
     assert sql(host, "SELECT count(*) FROM pg_settings WHERE pending_restart") == "0"
-    assert start_time(host) == before
 
 
 def test_file_written_by_an_interrupted_run_is_reloaded(host: Any) -> None:

@@ -54,14 +54,14 @@ def persistence(host: Any) -> str:
 
 def expected_maxmemory(host: Any) -> int:
     """redis_maxmemory in bytes when the inventory sets it; else the role's default, a quarter of the
-    host's RAM in MiB (ansible_facts.memtotal_mb), at least 64."""
+    host's RAM in MiB (ansible_facts.memtotal_mb) rounded down to 64, at least 64."""
     if "redis_maxmemory" in inventory_vars(host):
         value = str(inventory_vars(host)["redis_maxmemory"])
         match = re.fullmatch(r"([0-9]+)([a-zA-Z]*)", value)
         assert match and match[2].lower() in UNITS, f"redis_maxmemory={value}: not a literal size this test can read"
         return int(match[1]) * UNITS[match[2].lower()]
     memtotal_mb = int(host.check_output("awk '/^MemTotal:/ {print $2}' /proc/meminfo")) // 1024
-    return max(memtotal_mb // 4, 64) * 1024 * 1024
+    return max(memtotal_mb // 4 // 64 * 64, 64) * 1024 * 1024
 
 
 def cli(host: Any, *args: str, password: str | None = PASSWORD, addr: str = "127.0.0.1") -> Any:
