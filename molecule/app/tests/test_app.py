@@ -224,6 +224,24 @@ def test_failed_migration_aborts_before_the_switch(host: Any) -> None:
     assert not host.file("/srv/app/state/deploy.lock").exists
 
 
+def test_release_commands_run_in_order_in_the_activated_venv_and_name_the_failing_one(host: Any) -> None:
+    """#16: one release command, run without the virtualenv on PATH. app_release_commands run in order
+    from the release directory with its virtualenv activated; the first that fails stops the deploy,
+    named, and the serving release stays."""
+    deploy_host(host)
+    result = deploy(host, "1.3.0-badmigration", app_release_commands=[
+        'test "$(command -v python)" = "$VIRTUAL_ENV/bin/python" && test "$VIRTUAL_ENV" = "$PWD/.venv"',
+        "sh -c 'echo reached-the-second; exit 4'",
+        "echo never",
+    ])
+    assert result.rc != 0
+    assert "failed (release command 2/3: sh -c 'echo reached-the-second; exit 4', rc=" in result.output, result.output[-3000:]
+    assert "reached-the-second" in result.output and "release command 3/3" not in result.output
+    assert "previous release keeps serving" in result.output
+    assert version(host) == "1.1.0"
+    assert not host.file("/srv/app/state/deploy.lock").exists
+
+
 def test_rollback_to_the_previous_release(host: Any) -> None:
     """The idle slot holds the unready 1.2.0 (stopped): no warm standby, so the full path restarts 1.0.0."""
     deploy_host(host)
