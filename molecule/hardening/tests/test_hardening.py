@@ -227,7 +227,9 @@ def test_refuses_a_firewall_that_cuts_its_own_ssh_source(host: Any, tmp_path: Pa
                 "ansible_ssh_common_args": "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null"}
     refused = run_play(play, limit=name, extra_vars={**ssh_vars, "hardening_firewall_ssh_sources": ["203.0.113.0/24"]})
     assert_refused(refused, name, "hardening_firewall_ssh_sources (203.0.113.0/24) does not include")
-    allowed = run_play(play, limit=name, extra_vars={**ssh_vars, "hardening_firewall_ssh_sources": ["0.0.0.0/0"]})
+    # The private ranges hold every Docker network's gateway (0.0.0.0/0 is refused now: the whole Internet, #19).
+    private = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]
+    allowed = run_play(play, limit=name, extra_vars={**ssh_vars, "hardening_firewall_ssh_sources": private})
     assert allowed.rc == 0 and allowed.recap(name).get("changed") == 0, allowed.output[-3000:]
 
 
