@@ -47,7 +47,10 @@ def role_templar(role: str, *, roles_dir: Path = ROLES, **overrides: Any) -> Tem
     roles_dir: another checkout's roles/ (tests/compat renders an older commit's roles)."""
     variables = trusted(yaml.safe_load((roles_dir / role / "defaults" / "main.yml").read_text())
                         | yaml.safe_load((roles_dir / role / "vars" / "main.yml").read_text()))
-    return Templar(loader=DataLoader(), variables=variables | overrides)
+    loader = DataLoader()
+    # Templates include each other by path under templates/, as the template action finds them.
+    loader.set_basedir(str(roles_dir / role / "templates"))
+    return Templar(loader=loader, variables=variables | overrides)
 
 
 def render_role_template(role: str, template: str, *, roles_dir: Path = ROLES, **overrides: Any) -> str:

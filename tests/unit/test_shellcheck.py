@@ -20,6 +20,7 @@ SITE = {"name": "app", "server_names": ["app.example.com"], "upstream_file": "/e
 # Each rendered helper, with the variables its role's defaults leave to the inventory.
 HOST_SCRIPTS: dict[str, tuple[str, dict[str, Any]]] = {
     "app-switch": ("app", {"inventory_hostname": "web1", "nginx_sites": [SITE], "groups": {"web": ["web1"]}}),
+    "app-run": ("app", {"inventory_hostname": "web1", "nginx_sites": [SITE], "groups": {"web": ["web1"]}}),
     "prodready-backup": ("backup", {"backup_databases": ["app"], "backup_files_paths": ["/srv/app/media"],
                                     "backup_restic_enabled": True}),
     "prodready-backup-restore-test": ("backup", {"backup_databases": ["app"],

@@ -10,6 +10,7 @@ import re
 import subprocess
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -343,6 +344,10 @@ def test_a_standby_older_than_the_env_is_not_taken_warm(host: Any) -> None:
     ({"app_version": "../etc", "app_archive_sha256": ""}, ["app_version"]),
     ({"app_archive_sha256": "abc"}, ["app_archive_sha256 must be 64 hex digits"]),
     ({"app_processes": [{"name": "web", "command": "x"}]}, ["app_processes need unique names"]),
+    # #16 item 6: aliases name variables of .env and their parts.
+    ({"app_env_aliases": {"CELERY_BROKER_URL": "AMQP_URL"}}, ["app_env_aliases CELERY_BROKER_URL: AMQP_URL is not a variable of .env"]),
+    ({"app_env_aliases": {"SECRET_KEY": "REDIS_URL"}}, ["app_env_aliases SECRET_KEY is already a variable of .env"]),
+    ({"app_env_aliases": {"PGHOST": "DATABASE_URL.hostname"}}, ["app_env_aliases PGHOST: unknown part 'hostname' of DATABASE_URL"]),
     # #19: the metrics listener open to everyone.
     ({"app_metrics_allow": ["::/0"]}, ["app_metrics_allow must list", "::/0 (the whole Internet)"]),
 ])
@@ -389,3 +394,52 @@ def test_rollbacks_keep_releases_and_any_kept_release_can_be_rolled_back_to(host
     assert result.rc == 0, result.output[-3000:]
     assert version(host) == "1.1.0"
     assert host.file("/srv/app/state/history").content_string.splitlines()[-2:] == ["1.4.0-deps", "1.1.0 rollback"]
+
+
+MANAGE = PROJECT / "playbooks" / "manage.yml"
+# Prints what the command saw: account, working directory, interpreter prefix, .env values under the
+# role's names and under the aliases (molecule.yml), and whether the release tree is writable.
+PROBE = ("python -c 'import os, pwd, sys, urllib.parse as u; e = os.environ; "
+         "print(\"probe:\", pwd.getpwuid(os.getuid()).pw_name, os.getcwd(), sys.prefix, e[\"ENVIRONMENT\"], "
+         "e[\"POSTGRES_SERVER\"], e[\"POSTGRES_PORT\"], e[\"POSTGRES_USER\"], e[\"POSTGRES_DB\"], "
+         "e[\"POSTGRES_PASSWORD\"] == u.unquote(u.urlsplit(e[\"DATABASE_URL\"]).password), "
+         "e[\"CELERY_BROKER_URL\"] == e[\"REDIS_URL\"], os.access(os.getcwd(), os.W_OK))'")
+
+
+def manage(host: Any, command: str | None, **extra: Any) -> PlayResult:
+    extra_vars = {"app_command_hosts": name(host), **({"app_command": command} if command is not None else {}), **extra}
+    return run_play(MANAGE, limit=name(host), extra_vars=extra_vars)
+
+
+def test_manage_runs_a_command_in_the_live_release_environment(host: Any) -> None:
+    """playbooks/manage.yml (#16 item 7): as the app account, from the live release with its venv, the
+    units' .env (aliases included, #16 item 6) and their sandbox (the release tree is read-only)."""
+    live = host.check_output("readlink -f /srv/app/current")
+    env = dict(line.split("=", 1) for line in host.file("/srv/app/shared/.env").content_string.splitlines()
+               if "=" in line and not line.startswith("#"))
+    db = urlsplit(env["DATABASE_URL"])
+    result = manage(host, PROBE)
+    assert result.rc == 0, result.output[-3000:]
+    expected = f"probe: app {live} {live}/.venv production {db.hostname} {db.port} app app True True False"
+    assert expected in result.output, result.output[-3000:]
+    secret = (PROJECT / "tests" / "fixtures" / "app" / "secret_key").read_text().strip()
+    assert secret not in result.output
+    # The same sandbox as the units: capability bounding set, no-new-privileges and seccomp filters of
+    # the command are the web unit's (a process outside the sandbox has a full CapBnd and fewer filters).
+    fields = "^(CapBnd|NoNewPrivs|Seccomp_filters):"
+    sandbox = manage(host, f"grep -E '{fields}' /proc/self/status")
+    assert sandbox.rc == 0, sandbox.output[-3000:]
+    slot = host.file("/srv/app/state/active-slot").content_string.strip()
+    pid = host.check_output(f"systemctl show -p MainPID --value app-web@{slot}")
+    web = host.check_output(f"grep -E '{fields}' /proc/{pid}/status").splitlines()
+    assert "CapBnd:\t0000000000000000" in web, web
+    assert all(line.replace("\t", "\\t") in sandbox.output for line in web), (web, sandbox.output[-2000:])
+
+
+def test_manage_names_a_failing_command_and_refuses_none(host: Any) -> None:
+    failed = manage(host, "python -c 'import sys; print(\"data fix failed\"); sys.exit(4)'")
+    assert failed.rc != 0
+    assert "data fix failed" in failed.output and "failed on " + name(host) + " (rc=4)" in failed.output, failed.output[-3000:]
+    missing = manage(host, None)
+    assert missing.rc != 0 and "app_command" in missing.output, missing.output[-3000:]
+    assert "changed=0" in missing.output
