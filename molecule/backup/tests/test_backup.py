@@ -123,12 +123,19 @@ def test_a_file_changing_while_archived_keeps_the_verified_run(host: Any) -> Non
 
 def test_backup_playbook_runs_now_and_fetches_the_run(host: Any, tmp_path: Path) -> None:
     name = host.backend.hostname
+    # A host whose restore test never ran fails the readiness item (#16 item 9: it passed with "never run")...
+    host.run(f"rm -f {RESTORE_METRICS}")
+    never = run_play(READINESS_PLAY, limit=name)
+    assert never.rc != 0 and "never run (playbooks/backup.yml runs the first one)" in never.output, never.output[-3000:]
     time.sleep(1.1)
     result = run_play(PROJECT / "playbooks" / "backup.yml", limit=name,
                       extra_vars={"backup_fetch": True, "backup_fetch_dir": str(tmp_path)})
     assert result.rc == 0, result.output[-3000:]
     run = latest(host)
     assert f"Backup OK on {name}: {BACKUP_DIR}/{run}" in result.output
+    # ...and backup.yml runs its first one (backup_restore_test_on_run: first), not again on the next run.
+    assert f"Restore test OK on {name}" in result.output, result.output[-3000:]
+    assert metrics(host, RESTORE_METRICS)["prodready_backup_restore_test_last_status"] == 1
     fetched = tmp_path / name / run
     assert sorted(p.name for p in fetched.iterdir()) == ["SHA256SUMS", "app.dump", "files.tar.zst", "globals.sql"]
     # The dumps hold every row: the directories are the controller user's only (#20: were 0755).
@@ -136,6 +143,14 @@ def test_backup_playbook_runs_now_and_fetches_the_run(host: Any, tmp_path: Path)
         name: "0o700", f"{name}/{run}": "0o700"}
     sums = dict(reversed(line.split()) for line in (fetched / "SHA256SUMS").read_text().splitlines())
     assert sums["app.dump"] == hashlib.sha256((fetched / "app.dump").read_bytes()).hexdigest()
+
+
+def test_backup_playbook_runs_the_restore_test_only_first(host: Any) -> None:
+    name = host.backend.hostname
+    time.sleep(1.1)
+    again = run_play(PROJECT / "playbooks" / "backup.yml", limit=name)
+    assert again.rc == 0, again.output[-3000:]
+    assert "Restore test OK" not in again.output and "Backup OK on" in again.output
 
 
 def test_restore_playbook_brings_deleted_rows_back(host: Any) -> None:
@@ -239,21 +254,22 @@ def test_restic_snapshot_restores_the_dump(host: Any) -> None:
     assert RESTIC_PASSWORD not in unit_journal(host, SERVICE, 200)
 
 
+READINESS_PLAY = [{
+    "name": "Backup readiness",
+    "hosts": "all",
+    "become": True,
+    "gather_facts": False,
+    "tasks": [
+        {"name": "Measure", "ansible.builtin.include_role": {"name": "prodready.webstack.backup", "tasks_from": "verify"}},
+        {"name": "Show", "ansible.builtin.debug": {"msg": "{{ prodready_readiness | to_json }}"}},
+        {"name": "All passed", "ansible.builtin.assert": {
+            "that": "prodready_readiness | rejectattr('passed') | list | length == 0"}},
+    ],
+}]
+
+
 def test_readiness_items_pass(host: Any) -> None:
-    name = host.backend.hostname
-    play = [{
-        "name": "Backup readiness",
-        "hosts": "all",
-        "become": True,
-        "gather_facts": False,
-        "tasks": [
-            {"name": "Measure", "ansible.builtin.include_role": {"name": "prodready.webstack.backup", "tasks_from": "verify"}},
-            {"name": "Show", "ansible.builtin.debug": {"msg": "{{ prodready_readiness | to_json }}"}},
-            {"name": "All passed", "ansible.builtin.assert": {
-                "that": "prodready_readiness | rejectattr('passed') | list | length == 0"}},
-        ],
-    }]
-    result = run_play(play, limit=name)
+    result = run_play(READINESS_PLAY, limit=host.backend.hostname)
     assert result.rc == 0, result.output[-3000:]
     for item in ("Backup scheduled", "Last successful backup recent", "Latest dump readable by pg_restore --list",
                  "Restore test scheduled and passing"):
