@@ -17,7 +17,13 @@ FAKES = {
     "runuser": '#!/bin/bash\n[ "$1" = -u ] && shift 2\n[ "$1" = -- ] && shift\nexec "$@"\n',
     "pg_dump": '#!/bin/bash\necho "pg_dump $*" >> "$FAKE/calls"\necho "dump of $*"\n',
     "pg_dumpall": '#!/bin/bash\necho "pg_dumpall $*" >> "$FAKE/calls"\necho "-- globals"\n',
-    "pg_restore": '#!/bin/bash\necho "pg_restore $*" >> "$FAKE/calls"\n',
+    # pg_restore -l answers the table of contents in $FAKE/toc; a restore records its -L list too.
+    "pg_restore": """#!/bin/bash
+echo "pg_restore $*" >> "$FAKE/calls"
+[ "$1" = -l ] && { cat "$FAKE/toc" 2>/dev/null; exit 0; }
+while [ $# -gt 0 ]; do [ "$1" = -L ] && cp "$2" "$FAKE/restored-list"; shift; done
+""",
+    "chown": '#!/bin/bash\necho "chown $*" >> "$FAKE/calls"\n',
     "createdb": '#!/bin/bash\necho "createdb $*" >> "$FAKE/calls"\n',
     "dropdb": '#!/bin/bash\necho "dropdb $*" >> "$FAKE/calls"\n',
     # pg_database_size answers $FAKE/dbsize (bytes), SHOW data_directory $FAKE/datadir, a row count 1.
@@ -28,6 +34,7 @@ case "$*" in
   *data_directory*) cat "$FAKE/datadir" ;;
   *count*) echo 1 ;;
 esac
+case "$*" in *"-v role="* | *"-v ext="*) sed "s/^/  stdin: /" >> "$FAKE/calls" ;; esac
 """,
     # Writes the archive named by -f and exits with $FAKE/tar-rc (1: a file changed while read).
     "tar": """#!/bin/bash
@@ -160,4 +167,48 @@ def test_restore_test_refuses_a_copy_that_would_fill_postgresqls_disk(restore_te
             metrics["prodready_backup_restore_test_free_space_ok"]) == ("0", "0")
     restore_test.fake("dbsize", f"{GIB}\n")
     out = restore_test.run()
-    assert out.returncode == 0 and "createdb -T template0 app_restore_test" in restore_test.calls(), out.stderr
+    assert out.returncode == 0 and "createdb -T template0 -O prodready_restore_test app_restore_test" in restore_test.calls(), \
+        out.stderr
+
+
+TOC = """;
+; Archive created at 2026-12-01 02:00:00 UTC
+;
+3; 3079 16385 EXTENSION - citext
+4; 0 0 COMMENT - EXTENSION citext
+5; 2615 2200 SCHEMA - public postgres
+6; 0 0 COMMENT - SCHEMA public postgres
+215; 1259 16400 TABLE public items app
+216; 1255 16410 FUNCTION public planted(integer) app
+3400; 1259 16420 INDEX public planted_idx app
+"""
+
+
+def test_restore_test_restores_and_reads_as_a_role_without_privileges(restore_test: BackupHost, tmp_path: Path) -> None:
+    """#19: the restore replayed the app-owned dump as the superuser, so code the app's role planted (an
+    index expression, a view) ran as postgres. It now restores with --role into a database that role
+    owns; postgres only creates the role, the database and the dump's extensions."""
+    run = tmp_path / "backups" / "2026-12-01T020000Z"
+    run.mkdir(parents=True)
+    (run / "app.dump").write_text("dump")
+    (tmp_path / "backups" / "latest").symlink_to(run.name)
+    restore_test.fake("toc", TOC)
+    restore_test.install(render_role_template(
+        "backup", "usr/local/sbin/prodready-backup-restore-test.j2", backup_dir=str(tmp_path / "backups"),
+        backup_databases=["app"], backup_metrics_dir=str(tmp_path / "metrics"),
+        backup_restore_test_tables=[{"database": "app", "table": "public.items"}],
+        __backup_restore_test_lock=str(tmp_path / "restore-test.lock"), ansible_managed="managed"))
+    out = restore_test.run()
+    assert out.returncode == 0, out.stderr
+    calls = restore_test.calls()
+    assert "CREATE ROLE %I NOLOGIN" in calls and "NOSUPERUSER" in calls
+    assert "createdb -T template0 -O prodready_restore_test app_restore_test" in calls
+    assert "psql -XAtq -v ON_ERROR_STOP=1 -d app_restore_test -v ext=citext" in calls
+    restore = next(line for line in calls.splitlines() if line.startswith("pg_restore") and "-d app_restore_test" in line)
+    assert "--role=prodready_restore_test" in restore and "--no-owner" in restore and "--no-privileges" in restore
+    restored = (tmp_path / "fake" / "restored-list").read_text()
+    assert "TABLE public items" in restored and "INDEX public planted_idx" in restored
+    assert "EXTENSION" not in restored and "SCHEMA - public" not in restored and "COMMENT - SCHEMA public" not in restored
+    check = next(line for line in calls.splitlines() if "count(*)" in line)
+    assert '-c SET ROLE "prodready_restore_test"' in check and "public.items" in check
+    assert "public.items has rows" in out.stdout

@@ -187,6 +187,36 @@ def test_restore_test_restores_into_a_scratch_database(host: Any) -> None:
     assert "public.items has rows" in unit_journal(host, RESTORE_TEST, 10)
 
 
+# Code the app's role can plant in its own database: an index expression that a restore evaluates for
+# every row. Run by a superuser, it could do anything postgres can; here it refuses, which shows who ran it.
+PLANTED = """SET ROLE app;
+CREATE FUNCTION public.planted(x integer) RETURNS integer LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+  IF (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) THEN
+    RAISE EXCEPTION 'planted code ran as superuser %', current_user;
+  END IF;
+  RETURN x;
+END $$;
+CREATE INDEX planted_idx ON public.items (public.planted(length(name)));"""
+
+
+def test_the_restore_test_runs_the_dumps_code_without_superuser_rights(host: Any) -> None:
+    """#19: the weekly restore test replayed the app-owned dump as postgres, so the planted index
+    expression ran as the superuser (the test failed: "planted code ran as superuser postgres")."""
+    sql(host, PLANTED)
+    try:
+        assert backup(host).rc == 0, unit_journal(host, SERVICE)
+        result = host.run(f"systemctl start {RESTORE_TEST}")
+        journal = unit_journal(host, RESTORE_TEST, 20)
+        assert result.rc == 0, journal
+        assert "planted code ran as superuser" not in journal
+        assert sql(host, "SELECT rolsuper, rolcanlogin FROM pg_roles WHERE rolname = 'prodready_restore_test'",
+                   db="postgres") == "f|f"
+    finally:
+        sql(host, "DROP INDEX IF EXISTS public.planted_idx; DROP FUNCTION IF EXISTS public.planted(integer)")
+        assert backup(host).rc == 0, unit_journal(host, SERVICE)
+
+
 def test_retention_keeps_the_newest_of_each_day_week_and_month(host: Any) -> None:
     """keep daily 2, weekly 2, monthly 3 (molecule.yml): today's new run, 2020-03-10T010000Z (the newest of its
     day, ISO week and month) and 2020-02-15T010000Z (the newest of its month) survive."""
