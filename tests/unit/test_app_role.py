@@ -187,3 +187,21 @@ def test_units_order_after_the_local_services_only(found: dict[str, Any] | None,
     for unit in units:
         assert f"\nAfter={after}\n" in unit, unit
         assert "Wants=network-online.target\n" in unit and "Wants=redis" not in unit and "Requires=" not in unit
+
+
+# ------------------------------------------------------------------ directories nginx serves (issue #16, item 11)
+
+@pytest.mark.parametrize(("sites", "served"), [
+    ([{"name": "app", "media_path": "/srv/app/shared/media/"}], ["media"]),
+    ([{"name": "app", "static_path": "/srv/app/shared/media"}, {"name": "other", "media_path": "/var/www/media"}], ["media"]),
+    ([{"name": "app", "media_path": "/srv/app/shared/media/sub"}], []),  # a subdirectory: not the directory itself
+    ([{"name": "app", "media_path": "/srv/app/shared/uploads"}], []),  # not a writable shared directory
+    ([{"name": "app"}], []),
+])
+def test_shared_directories_served_by_a_site(sites: list[dict[str, Any]], served: list[str]) -> None:
+    assert value("__app_served_shared_dirs", nginx_sites=sites) == served
+
+
+def test_each_release_links_its_env_and_shared_paths() -> None:
+    links = value("__app_release_links", app_shared_paths=[{"path": "app/media", "shared": "media"}])
+    assert links == [{"path": ".env", "shared": ""}, {"path": "app/media", "shared": "media"}]

@@ -443,3 +443,22 @@ def test_manage_names_a_failing_command_and_refuses_none(host: Any) -> None:
     missing = manage(host, None)
     assert missing.rc != 0 and "app_command" in missing.output, missing.output[-3000:]
     assert "changed=0" in missing.output
+
+
+def test_uploads_through_the_releases_media_link_are_served_by_nginx(host: Any) -> None:
+    """#16 item 11: nginx could not read shared/media (0750 for the app group), so a site's media_path
+    answered 404 on every upload; and a MEDIA_ROOT inside the release had nowhere writable to go. The
+    release links media/ to shared/media (app_shared_paths), the directory belongs to nginx's group with
+    setgid, and nginx may only pass through app_root and shared."""
+    live = host.check_output("readlink -f /srv/app/current")
+    assert host.file(f"{live}/media").linked_to == "/srv/app/shared/media"
+    marker = f"probe-{int(time.time())}.txt"
+    written = manage(host, f"python -c \"open('media/{marker}', 'w').write('uploaded by the app')\"")
+    assert written.rc == 0, written.output[-3000:]
+    try:
+        assert get(host, f"/media/{marker}") == (200, "uploaded by the app")
+        # Nothing else opened up: nginx's account lists neither directory, nor reads the releases or .env.
+        for command in ("ls /srv/app", "ls /srv/app/shared", f"ls {live}", "cat /srv/app/shared/.env"):
+            assert host.run(f"runuser -u www-data -- {command}").rc != 0, command
+    finally:
+        host.run(f"rm -f /srv/app/shared/media/{marker}")
