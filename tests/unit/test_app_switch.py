@@ -247,3 +247,59 @@ def test_a_switch_it_cannot_record_fails_loudly(host: Host) -> None:
     assert done.returncode == 1 and done.stdout.startswith("switched green 1.0.0 "), done.stdout + done.stderr
     assert "recording it failed" in done.stderr and "write 'green' to" in done.stderr
     assert not (host.srv / "state" / "deploy.lock").exists()
+
+
+# ------------------------------------------------------------------ warm-up (issue #16, item 12)
+
+# Each curl call takes the next line of $FAKE/answers ("<status> <seconds>"), else "200 0.010".
+WARM_CURL = """#!/bin/bash
+exec 9>"$FAKE/curl.lock"; flock 9
+n=$(cat "$FAKE/n" 2>/dev/null || echo 0); echo $((n + 1)) > "$FAKE/n"
+echo "curl $*" >> "$FAKE/calls"
+line=$(sed -n "$((n + 1))p" "$FAKE/answers" 2>/dev/null)
+printf '%s' "${line:-200 0.010}"
+"""
+
+
+def warm_host(host: Host, answers: list[str], **overrides: Any) -> Host:
+    (host.root / "bin" / "curl").write_text(WARM_CURL)
+    host.fake("answers", "".join(f"{a}\n" for a in answers))
+    host.install(render_role_template(
+        "app", "usr/local/sbin/app-switch.j2", app_root=str(host.root / "srv"), app_group="app",
+        __app_conf_dir=str(host.root / "etc"), app_nginx_upstream_file=str(host.root / "upstream.conf"),
+        inventory_hostname="web1", groups={"web": ["web1"]}, ansible_managed="managed",
+        nginx_sites=[{"name": "app", "server_names": ["app.test"], "upstream_file": str(host.root / "upstream.conf")}],
+        app_warmup_requests=4, **overrides))
+    return host
+
+
+def curl_calls(host: Host) -> list[str]:
+    return [line for line in host.calls().splitlines() if line.startswith("curl ")]
+
+
+def test_warm_sends_rounds_until_every_worker_answers_fast(host: Host) -> None:
+    """The first request of each cold worker is slow (2.5 s); the second round is fast everywhere."""
+    warm_host(host, ["200 2.500", "200 0.020", "200 2.600", "200 2.400"])
+    out = host.run("warm", "green")
+    assert out.returncode == 0 and out.stdout == "warm after 2 rounds, slowest 0.010 s\n", out.stdout + out.stderr
+    calls = curl_calls(host)
+    assert len(calls) == 8
+    assert all("http://127.0.0.1:8002/health/ready" in c and "-H Host: app.test" in c and "-H X-Forwarded-Proto: https" in c
+               for c in calls), calls
+
+
+def test_a_failed_answer_makes_another_round(host: Host) -> None:
+    warm_host(host, ["200 0.010", "503 0.010", "200 0.010", "200 0.010"])
+    assert host.run("warm", "blue").stdout == "warm after 2 rounds, slowest 0.010 s\n"
+
+
+def test_warm_gives_up_after_its_time_and_never_fails_the_deploy(host: Host) -> None:
+    warm_host(host, ["200 3.000"] * 4000, app_warmup_seconds=1)
+    out = host.run("warm", "blue")
+    assert out.returncode == 0 and out.stdout.startswith("not warm after "), out.stdout + out.stderr
+    assert out.stdout.endswith(" rounds, slowest 3.000 s\n")
+
+
+def test_warm_needs_a_slot(host: Host) -> None:
+    assert host.run("warm", "purple").returncode == 2
+    assert host.run("warm").returncode == 2

@@ -462,3 +462,44 @@ def test_uploads_through_the_releases_media_link_are_served_by_nginx(host: Any) 
             assert host.run(f"runuser -u www-data -- {command}").rc != 0, command
     finally:
         host.run(f"rm -f /srv/app/shared/media/{marker}")
+
+
+def test_every_worker_is_warm_before_traffic_moves(host: Any) -> None:
+    """#16 item 12: the readiness wait warms one or two workers, and the first requests to the others
+    waited seconds right after each switch (load generators timed out). The sample app's first request
+    per worker blocks it for COLD_START_SECONDS (set for the standby slot only, by a runtime drop-in):
+    a burst right after readiness meets slow workers; after the helper's warm-up, none."""
+    live = host.check_output("/usr/local/sbin/app-switch status").split()[0]
+    idle = {"blue": "green", "green": "blue"}[live]
+    port = {"blue": 8001, "green": 8002}[idle]
+    unit = f"app-web@{idle}.service"
+    dropin = f"/run/systemd/system/{unit}.d"
+    probe = (f"curl -s -o /dev/null -m 10 -w '%{{http_code}} %{{time_total}}\\n' -H 'Host: app.test' "
+             f"-H 'X-Forwarded-Proto: https' http://127.0.0.1:{port}/health/ready")
+
+    def start_cold() -> int:
+        """Restart the slot, wait until one probe at a time gets a 200; the number of workers."""
+        host.check_output(f"systemctl restart {unit}")
+        host.check_output(f"for i in $(seq 60); do {probe} | grep -q '^200 ' && exit 0; sleep 0.5; done; exit 1")
+        main = host.check_output(f"systemctl show -p MainPID --value {unit}")
+        return int(host.check_output(f"pgrep -c -P {main}"))
+
+    def burst(requests: int) -> list[float]:
+        out = host.check_output(f"for i in $(seq {requests}); do {probe} & done; wait")
+        answers = [line.split() for line in out.splitlines()]
+        assert all(code == "200" for code, _ in answers), answers
+        return sorted(float(seconds) for _, seconds in answers)
+
+    host.check_output(f"mkdir -p {dropin} && printf '[Service]\\nEnvironment=COLD_START_SECONDS=2\\n' > {dropin}/cold.conf"
+                      " && systemctl daemon-reload")
+    try:
+        workers = start_cold()
+        assert workers >= 2, workers
+        cold = burst(2 * workers)
+        assert cold[-1] >= 1.5, f"no cold worker met: {cold}"
+        start_cold()
+        warmed = host.check_output(f"/usr/local/sbin/app-switch warm {idle}")
+        assert warmed.startswith("warm after "), warmed
+        assert burst(2 * workers)[-1] < 1.0, warmed
+    finally:
+        host.run(f"rm -rf {dropin} && systemctl daemon-reload && systemctl restart {unit}")
