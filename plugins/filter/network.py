@@ -16,6 +16,10 @@ description:
     allow-list to most of the Internet (a public network shorter than /8, or /16 for IPv6:
     0.0.0.0/0, ::/0, 0.0.0.0/1, 2000::/3); C(public_addresses) the globally routable addresses
     (a listener there is reachable from the Internet unless a firewall filters it).
+  - C(allow_list_problem) (args C(name), C(hint), C(allow_empty)) returns the message that names an
+    allow-list variable with what is wrong with it (invalid entries first, then world-open ones, then
+    an empty list when C(allow_empty) is false), or an empty string: the preflight checks of every
+    role assert with it.
 positional: _input
 options:
   _input:
@@ -75,9 +79,26 @@ def ip_in_networks(address: str, networks: Iterable[Any]) -> bool:
     return any(net is not None and ip.version == net.version and ip in net for net in map(_network, networks))
 
 
+def allow_list_problem(entries: Iterable[Any], name: str, hint: str = "", allow_empty: bool = True) -> str:
+    """What is wrong with an allow-list variable, as the message that names it ('' when nothing is):
+    entries that are no address or CIDR, else entries that are the whole Internet (with `hint`, what to
+    list instead), else an empty list when it must not be."""
+    entries = list(entries)
+    invalid = invalid_networks(entries)
+    if invalid:
+        return f"{name} must list IPv4/IPv6 addresses or CIDRs; not valid: {', '.join(invalid)}."
+    world = world_open_networks(entries)
+    if world:
+        return f"{name} lists {', '.join(world)}, which is the whole Internet" + (f": {hint}" if hint else ".")
+    if not entries and not allow_empty:
+        return f"{name} must list IPv4/IPv6 addresses or CIDRs; it is empty."
+    return ""
+
+
 class FilterModule:
     """Ansible filter plugin entry point."""
 
     def filters(self) -> dict[str, Any]:
         return {"invalid_networks": invalid_networks, "ip_in_networks": ip_in_networks,
-                "world_open_networks": world_open_networks, "public_addresses": public_addresses}
+                "world_open_networks": world_open_networks, "public_addresses": public_addresses,
+                "allow_list_problem": allow_list_problem}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from conftest import load_plugin
@@ -82,3 +84,15 @@ def test_world_open_networks(entry: str, world_open: bool) -> None:
 )
 def test_public_addresses(entry: str, public: bool) -> None:
     assert network.public_addresses([entry]) == ([entry] if public else [])
+
+
+@pytest.mark.parametrize(("entries", "kwargs", "message"), [
+    (["10.0.0.0/8", "192.0.2.7"], {}, ""),
+    ([], {}, ""),
+    ([], {"allow_empty": False}, "v must list IPv4/IPv6 addresses or CIDRs; it is empty."),
+    (["999.999.999.999/99", "0.0.0.0/0"], {}, "v must list IPv4/IPv6 addresses or CIDRs; not valid: 999.999.999.999/99."),
+    (["10.0.0.1", "0.0.0.0/0", "::/0"], {}, "v lists 0.0.0.0/0, ::/0, which is the whole Internet."),
+    (["::/0"], {"hint": "list the app hosts."}, "v lists ::/0, which is the whole Internet: list the app hosts."),
+])
+def test_allow_list_problem_names_the_variable(entries: list[str], kwargs: dict[str, Any], message: str) -> None:
+    assert network.allow_list_problem(entries, "v", **kwargs) == message

@@ -318,11 +318,11 @@ BAD_INPUT = [
                  ["Unsupported platform Fedora-40"], id="distribution"),
     # #19: trusting every address lets a client spoof X-Forwarded-For; the old regex took 999.999.999.999/99.
     pytest.param({"nginx_real_ip_from": ["10.0.0.0/8", "0.0.0.0/0"]},
-                 ["nginx_real_ip_from lists 0.0.0.0/0, the whole Internet", "X-Forwarded-For"], id="real-ip-world"),
+                 ["nginx_real_ip_from lists 0.0.0.0/0, which is the whole Internet", "X-Forwarded-For"], id="real-ip-world"),
     pytest.param({"nginx_internal_paths": ["/"]}, ["internal_paths (or nginx_internal_paths) paths like /metrics, not /",
                                                   "(got /)"], id="internal-root"),
     pytest.param({"nginx_real_ip_from": ["999.999.999.999/99"]},
-                 ["nginx_real_ip_from must list addresses or CIDRs; not valid: 999.999.999.999/99"], id="real-ip-invalid"),
+                 ["nginx_real_ip_from must list IPv4/IPv6 addresses or CIDRs; not valid: 999.999.999.999/99"], id="real-ip-invalid"),
 ]
 
 
