@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import socket
 import time
 from typing import Any
@@ -329,3 +330,38 @@ BAD_INPUT = [
 @pytest.mark.parametrize("bad_vars, needles", BAD_INPUT)
 def test_bad_input_stops_before_any_change(host: Any, bad_vars: dict[str, Any], needles: list[str]) -> None:
     assert_role_refuses(host, "nginx", bad_vars, needles)
+
+
+# A WebSocket handshake and an echo through nginx (tests/fixtures/nginx/upstream.py echoes after a 101),
+# idle for 3 s in between: longer than the app site's proxy_read_timeout (2s, molecule.yml).
+WEBSOCKET_CLIENT = r"""
+import socket, ssl, sys, time
+ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+ctx.set_alpn_protocols(["http/1.1"])
+conn = ctx.wrap_socket(socket.create_connection(("127.0.0.1", 443), timeout=10), server_hostname="%(name)s")
+conn.sendall(b"GET %(path)s HTTP/1.1\r\nHost: %(name)s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+             b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+head = b""
+while b"\r\n\r\n" not in head:
+    head += conn.recv(4096) or sys.exit("closed during the handshake: " + head.decode())
+print(head.split(b"\r\n")[0].decode())
+time.sleep(3)
+try:
+    conn.sendall(b"ping"); echo = conn.recv(4)
+except OSError as exc:
+    echo = repr(exc).encode()
+print("echo:", echo.decode() or "closed")
+"""
+
+
+@pytest.mark.parametrize(("path", "echo"), [("/ws/echo", "echo: ping"), ("/chat", "echo: closed")])
+def test_websocket_upgrades_pass_and_stay_open_under_websocket_paths(host: Any, path: str, echo: str) -> None:
+    """#16 item 8: nginx sent "Connection: " to the app on every request, so no WebSocket handshake
+    reached it. Upgrades now pass on every proxied path; under websocket_paths an idle connection stays
+    open (websocket_timeout), elsewhere nginx closes it after proxy_read_timeout."""
+    checked_once(host, "the nginx configuration is platform-independent")
+    script = WEBSOCKET_CLIENT % {"name": APP, "path": path}
+    out = host.run(f"python3 -c {shlex.quote(script)}")
+    lines = out.stdout.splitlines()
+    assert out.rc == 0 and lines[:1] == ["HTTP/1.1 101 Switching Protocols"], out.stdout + out.stderr
+    assert lines[-1] == echo, out.stdout
