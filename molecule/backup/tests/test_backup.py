@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shlex
 import time
 from pathlib import Path
@@ -167,6 +168,48 @@ def test_restore_playbook_brings_deleted_rows_back(host: Any) -> None:
     # The app role logs in as before (ownership restored), and a safety dump was taken first.
     assert sql(host, "SELECT tableowner FROM pg_tables WHERE tablename = 'items'") == "app"
     assert host.check_output(f"ls {BACKUP_DIR}/safety").count(".dump") >= 1
+
+
+APP_PASSWORD = (PROJECT / "tests" / "fixtures" / "postgresql" / "app.password").read_text().strip()
+
+
+def test_a_restore_while_the_app_writes_loses_no_acknowledged_write(host: Any, tmp_path: Path) -> None:
+    """#20 item 2: the restore overwrote the live database while the app kept writing, so writes after
+    the safety dump were acknowledged and then lost. Now the database is fenced before the safety dump:
+    every write the app saw succeed is in the safety dump, the later ones fail (the app sees errors),
+    and the database is open again afterwards."""
+    name = host.backend.hostname
+    assert backup(host).rc == 0, unit_journal(host, SERVICE)
+    run = latest(host)
+    # A writer as the app role over TCP: one INSERT per psql, its id logged only when acknowledged.
+    writer = (f"i=0; while [ $i -lt 600 ]; do i=$((i + 1)); PGPASSWORD={shlex.quote(APP_PASSWORD)} PGCONNECT_TIMEOUT=2 "
+              "psql -X -qAt -h 127.0.0.1 -U app -d app -c \"INSERT INTO items (name) VALUES ('writer-$i')\" "
+              ">/dev/null 2>&1 && echo writer-$i >> /tmp/acked; sleep 0.02; done")
+    host.run("rm -f /tmp/acked")
+    host.run(f"systemd-run --unit=prodready-test-writer --collect sh -c {shlex.quote(writer)}")
+    try:
+        time.sleep(1)
+        result = run_play(RESTORE_PLAYBOOK, limit=name, extra_vars={"backup_restore_confirm": "app", "backup_restore_from": run})
+        time.sleep(1)
+    finally:
+        host.run("systemctl stop prodready-test-writer")
+    assert result.rc == 0, result.output[-3000:]
+    safety = re.search(r"safety dump (\S+\.dump)", result.output)
+    assert safety, result.output[-2000:]
+    acked = set(host.check_output("cat /tmp/acked").split())
+    assert len(acked) > 10, "the writer did not write before the restore"
+    # What the safety dump holds, and what the database holds now (the restored run plus later writes).
+    sql(host, "DROP DATABASE IF EXISTS safety_check", db="postgres")
+    sql(host, "CREATE DATABASE safety_check", db="postgres")
+    try:
+        host.check_output(f"cd /tmp && runuser -u postgres -- pg_restore --no-owner -d safety_check < {safety.group(1)}")
+        kept = set(sql(host, "SELECT name FROM items WHERE name LIKE 'writer-%'", db="safety_check").split())
+    finally:
+        sql(host, "DROP DATABASE IF EXISTS safety_check", db="postgres")
+    now = set(sql(host, "SELECT name FROM items WHERE name LIKE 'writer-%'").split())
+    assert acked <= kept | now, f"acknowledged but lost: {sorted(acked - kept - now)[:10]}"
+    assert sql(host, "SELECT datconnlimit FROM pg_database WHERE datname = 'app'", db="postgres") == "-1"
+    assert not host.file(f"{BACKUP_DIR}/safety/app.fence").exists
 
 
 def test_restore_without_confirmation_is_refused(host: Any) -> None:
