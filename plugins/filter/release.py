@@ -23,20 +23,22 @@ options:
     description: A comment line put after the shebang (the managed-file note).
     type: str
     default: ""
+  label:
+    description: What each command is called in the lines naming it (C(release command), C(build command)).
+    type: str
+    default: release command
 """
 
-MARKER = "==> release command"
 
-
-def release_script(commands: list[str], header: str = "") -> str:
-    """#!/bin/sh -e, then for each command an echo naming it and the command itself."""
+def release_script(commands: list[str], header: str = "", label: str = "release command") -> str:
+    """#!/bin/sh -e, then for each command an echo naming it ("==> <label> N/M: <command>") and the command."""
     if not commands:
         raise ValueError("release_script needs at least one command")
     lines = ["#!/bin/sh", *([f"# {header}"] if header else []), "set -e"]
     for index, command in enumerate(commands, start=1):
         if not str(command).strip() or "\n" in str(command):
-            raise ValueError(f"release command {index} must be one non-empty line, got {command!r}")
-        lines.append("echo " + shlex.quote(f"{MARKER} {index}/{len(commands)}: {command}"))
+            raise ValueError(f"{label} {index} must be one non-empty line, got {command!r}")
+        lines.append("echo " + shlex.quote(f"==> {label} {index}/{len(commands)}: {command}"))
         lines.append(str(command))
     return "\n".join(lines) + "\n"
 

@@ -63,6 +63,12 @@ def test_a_named_release_unit_and_time_limit(helper: FakeRoot) -> None:
     assert "RuntimeMaxSec=600" in properties(args)
     assert args[args.index("--unit") + 1] == "app-migrate-1-0"
     assert args[args.index("--") + 1:] == ["/bin/sh", "-c", "exit 0"]
+    assert not any(p.startswith(f"ReadWritePaths={helper.root}/srv/releases") for p in properties(args))
+
+
+def test_writable_opens_the_release_tree_only_when_asked(helper: FakeRoot) -> None:
+    assert helper.run("--release", "1.0", "--writable", "true").returncode == 0
+    assert f"ReadWritePaths={helper.root}/srv/releases/1.0" in properties(argv(helper))
 
 
 def test_the_commands_exit_status_is_the_helpers(helper: FakeRoot) -> None:

@@ -41,3 +41,9 @@ def test_the_first_failing_command_stops_the_script_and_is_the_last_named(tmp_pa
 def test_empty_or_multi_line_commands_are_refused(commands: list[str]) -> None:
     with pytest.raises(ValueError):
         release.release_script(commands)
+
+
+def test_build_commands_are_named_as_such(tmp_path: Path) -> None:
+    out = run(release.release_script(["true", "false"], label="build command"), tmp_path)
+    assert out.returncode == 1
+    assert out.stdout.splitlines() == ["==> build command 1/2: true", "==> build command 2/2: false"]

@@ -503,3 +503,26 @@ def test_every_worker_is_warm_before_traffic_moves(host: Any) -> None:
         assert burst(2 * workers)[-1] < 1.0, warmed
     finally:
         host.run(f"rm -rf {dropin} && systemctl daemon-reload && systemctl restart {unit}")
+
+
+def test_build_commands_write_the_release_before_it_is_frozen(host: Any) -> None:
+    """#16 item 4: collectstatic and frontend builds write into the release tree, read-only at run time.
+    app_build_commands (molecule.yml) ran as the app account with .env and the venv, before the freeze."""
+    live = host.check_output("readlink -f /srv/app/current")
+    built = host.file(f"{live}/staticfiles/build.txt")
+    assert built.content_string.startswith("production "), built.content_string
+    assert built.user == "root" and built.mode & 0o022 == 0, (built.user, oct(built.mode))
+    assert manage(host, "touch staticfiles/late.txt").rc != 0, "the running app can write its own release"
+
+
+def test_a_failing_build_command_stops_the_deploy_named(host: Any) -> None:
+    deploy_host(host)
+    build_sample_app("1.5.0-build", "ok")
+    before = version(host)
+    result = deploy(host, "1.5.0-build", app_build_commands=["true", "sh -c 'echo static files broken >&2; exit 3'"])
+    assert result.rc != 0
+    assert "(build command 2/2: sh -c 'echo static files broken >&2; exit 3')" in result.output, result.output[-3000:]
+    assert "static files broken" in result.output
+    assert version(host) == before
+    assert not host.file("/srv/app/releases/1.5.0-build").exists
+    assert not host.file("/srv/app/state/deploy.lock").exists
