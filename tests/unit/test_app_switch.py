@@ -269,7 +269,7 @@ def warm_host(host: Host, answers: list[str], **overrides: Any) -> Host:
         __app_conf_dir=str(host.root / "etc"), app_nginx_upstream_file=str(host.root / "upstream.conf"),
         inventory_hostname="web1", groups={"web": ["web1"]}, ansible_managed="managed",
         nginx_sites=[{"name": "app", "server_names": ["app.test"], "upstream_file": str(host.root / "upstream.conf")}],
-        app_warmup_requests=4, **overrides))
+        **overrides))
     return host
 
 
@@ -280,7 +280,7 @@ def curl_calls(host: Host) -> list[str]:
 def test_warm_sends_rounds_until_every_worker_answers_fast(host: Host) -> None:
     """The first request of each cold worker is slow (2.5 s); the second round is fast everywhere."""
     warm_host(host, ["200 2.500", "200 0.020", "200 2.600", "200 2.400"])
-    out = host.run("warm", "green")
+    out = host.run("warm", "green", "4")
     assert out.returncode == 0 and out.stdout == "warm after 2 rounds, slowest 0.010 s\n", out.stdout + out.stderr
     calls = curl_calls(host)
     assert len(calls) == 8
@@ -290,16 +290,30 @@ def test_warm_sends_rounds_until_every_worker_answers_fast(host: Host) -> None:
 
 def test_a_failed_answer_makes_another_round(host: Host) -> None:
     warm_host(host, ["200 0.010", "503 0.010", "200 0.010", "200 0.010"])
-    assert host.run("warm", "blue").stdout == "warm after 2 rounds, slowest 0.010 s\n"
+    assert host.run("warm", "blue", "4").stdout == "warm after 2 rounds, slowest 0.010 s\n"
 
 
 def test_warm_gives_up_after_its_time_and_never_fails_the_deploy(host: Host) -> None:
     warm_host(host, ["200 3.000"] * 4000, app_warmup_seconds=1)
-    out = host.run("warm", "blue")
+    out = host.run("warm", "blue", "4")
     assert out.returncode == 0 and out.stdout.startswith("not warm after "), out.stdout + out.stderr
     assert out.stdout.endswith(" rounds, slowest 3.000 s\n")
 
 
-def test_warm_needs_a_slot(host: Host) -> None:
-    assert host.run("warm", "purple").returncode == 2
+def test_warm_needs_a_slot_and_a_request_count(host: Host) -> None:
+    assert host.run("warm", "purple", "4").returncode == 2
+    assert host.run("warm", "blue").returncode == 2
+    assert host.run("warm", "blue", "0").returncode == 2
     assert host.run("warm").returncode == 2
+
+
+def test_the_helper_does_not_depend_on_facts(tmp_path: Path) -> None:
+    """rollback-full.yml installs the helper without facts: what it holds must not change with them
+    (the warm-up request count, twice the workers from processor_vcpus, is an argument of `warm`)."""
+    kwargs = dict(app_root=str(tmp_path / "srv"), app_group="app", __app_conf_dir=str(tmp_path / "etc"),
+                  app_nginx_upstream_file=str(tmp_path / "upstream.conf"), inventory_hostname="web1",
+                  nginx_sites=[{"name": "app", "server_names": ["app.test"], "upstream_file": str(tmp_path / "upstream.conf")}],
+                  groups={"web": ["web1"]}, ansible_managed="managed")
+    without = render_role_template("app", "usr/local/sbin/app-switch.j2", **kwargs)
+    with_facts = render_role_template("app", "usr/local/sbin/app-switch.j2", ansible_facts={"processor_vcpus": 8}, **kwargs)
+    assert without == with_facts

@@ -498,7 +498,7 @@ def test_every_worker_is_warm_before_traffic_moves(host: Any) -> None:
         cold = burst(2 * workers)
         assert cold[-1] >= 1.5, f"no cold worker met: {cold}"
         start_cold()
-        warmed = host.check_output(f"/usr/local/sbin/app-switch warm {idle}")
+        warmed = host.check_output(f"/usr/local/sbin/app-switch warm {idle} {2 * workers}")
         assert warmed.startswith("warm after "), warmed
         assert burst(2 * workers)[-1] < 1.0, warmed
     finally:
