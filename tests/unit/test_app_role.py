@@ -1,5 +1,5 @@
-"""Logic of prodready.webstack.app outside the switch helper, checked offline: the requirements
-install of tasks/release.yml (run with a fake pip), the probes' headers, the production checks of
+"""Logic of prodready.webstack.app outside the switch helper, checked offline: the dependency
+install of tasks/release.yml (run with fake pip, uv and interpreter), the probes' headers, the production checks of
 the app's own setting names, and the units' ordering after local services only."""
 
 from __future__ import annotations
@@ -27,23 +27,40 @@ def value(expression: str, **overrides: Any) -> Any:
     return role_templar("app", **{**BASE, **overrides}).template(trusted("{{ " + expression + " }}"))
 
 
-# ------------------------------------------------------------------ the requirements install (issue #16, item 1)
+# ------------------------------------------------------------------ the dependency install (issue #16, items 1 and 2)
 
 def install_task() -> dict[str, Any]:
     tasks = yaml.safe_load((ROLES / "app" / "tasks" / "release.yml").read_text())
     build = next(t for t in tasks if "block" in t)
-    return next(t for t in build["block"] if t["name"].startswith("Install the requirements"))
+    return next(t for t in build["block"] if t["name"].startswith("Install the dependencies"))
 
 
-# The fake pip: `install --no-index` (the offline attempt and the final install) and `wheel` answer
-# with the exit status in $FAKE/<install-offline|wheel|install>-rc and print what real pip prints.
+# Fakes of the interpreter (`-m venv DIR` makes DIR/bin/pip), pip and uv. Each call is logged to
+# $FAKE/calls; pip and uv answer with the exit status in $FAKE/<step>-rc (default 0), where step is
+# uv-<subcommand>[-offline], pip-install-offline (a --no-index install before any `pip wheel`),
+# pip-wheel, pip-install (after a wheel, or from the index).
+FAKE_PYTHON = """#!/bin/bash
+echo "python $*" >> "$FAKE/calls"
+if [ "$1" = -m ] && [ "$2" = venv ]; then mkdir -p "$3/bin"; cp "$FAKE/pip" "$3/bin/pip"; exit 0; fi
+exec python3 "$@"
+"""
 FAKE_PIP = """#!/bin/bash
 echo "pip $*" >> "$FAKE/calls"
 case "$1" in
-  wheel) step=wheel ;;
-  install) if [ -e "$FAKE/tried-offline" ]; then step=install; else touch "$FAKE/tried-offline"; step=install-offline; fi ;;
+  wheel) step=pip-wheel; touch "$FAKE/wheeled" ;;
+  install) if [[ " $* " == *" --no-index "* ]] && [ ! -e "$FAKE/wheeled" ]; then step=pip-install-offline; else step=pip-install; fi ;;
 esac
-rc=$(cat "$FAKE/$step-rc" 2>/dev/null || echo 0)
+exec "$FAKE/answer" "$step"
+"""
+FAKE_UV = """#!/bin/bash
+echo "uv $*" >> "$FAKE/calls"
+step="uv-$1"
+if [ "$1" = pip ]; then step="uv-pip-$2"; fi
+if [[ " $* " == *" --offline "* ]]; then step="$step-offline"; fi
+exec "$FAKE/answer" "$step"
+"""
+ANSWER = """#!/bin/bash
+rc=$(cat "$FAKE/$1-rc" 2>/dev/null || echo 0)
 if [ "$rc" != 0 ]; then
   echo "ERROR: Could not find a version that satisfies the requirement prodready-no-such-package==0.0.0 (from versions: none)" >&2
   echo "ERROR: No matching distribution found for prodready-no-such-package==0.0.0" >&2
@@ -52,42 +69,142 @@ exit "$rc"
 """
 
 
-def run_install(tmp_path: Path, **rcs: int) -> subprocess.CompletedProcess[str]:
-    """The task's shell script, rendered for a release under tmp_path, with the fake pip."""
+def run_install(tmp_path: Path, files: tuple[str, ...] = ("requirements.txt",), rcs: dict[str, int] | None = None,
+                **variables: Any) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+    """The task's script for a release under tmp_path holding `files`, with the fakes; its result and the calls."""
     fake = tmp_path / "fake"
     fake.mkdir()
-    for step, rc in rcs.items():
-        (fake / f"{step.replace('_', '-')}-rc").write_text(f"{rc}\n")
+    for name, body in {"python": FAKE_PYTHON, "pip": FAKE_PIP, "uv": FAKE_UV, "answer": ANSWER}.items():
+        (fake / name).write_text(body)
+        (fake / name).chmod(0o755)
+    for step, rc in (rcs or {}).items():
+        (fake / f"{step}-rc").write_text(f"{rc}\n")
+    release = tmp_path / "srv" / "releases" / "1.0.0"
+    release.mkdir(parents=True)
+    for name in files:
+        (release / name).write_text("")
+        os.utime(release / name, (1704067200, 1704067200))
+    settings = {"app_installer": "pip", "app_pip_version": "", **variables}
     task = install_task()
-    script = role_templar("app", **BASE, app_root=str(tmp_path / "srv"), app_version="1.0.0",
+    script = role_templar("app", **BASE, app_root=str(tmp_path / "srv"), app_version="1.0.0", app_python=str(fake / "python"),
                           app_wheelhouse_dir=str(tmp_path / "wheels"), app_pip_cache_dir=str(tmp_path / "cache"),
-                          app_pip_extra_args=[]).template(trusted(task["ansible.builtin.shell"]["cmd"]))
-    pip = tmp_path / "srv" / "releases" / "1.0.0" / ".venv" / "bin" / "pip"
-    pip.parent.mkdir(parents=True)
-    pip.write_text(FAKE_PIP)
-    pip.chmod(0o755)
-    return subprocess.run([task["ansible.builtin.shell"].get("executable", "/bin/sh"), "-c", script],
+                          app_uv_cache_dir=str(tmp_path / "uv-cache"), __app_uv=str(fake / "uv"),
+                          **settings).template(trusted(task["ansible.builtin.shell"]["cmd"]))
+    done = subprocess.run([task["ansible.builtin.shell"].get("executable", "/bin/sh"), "-c", script],
                           env={**os.environ, "FAKE": str(fake)}, capture_output=True, text=True, check=False)
+    calls = (fake / "calls").read_text().splitlines() if (fake / "calls").exists() else []
+    return done, calls
 
 
-def test_install_from_the_wheelhouse_when_it_has_everything(tmp_path: Path) -> None:
-    done = run_install(tmp_path)
-    assert done.returncode == 0 and done.stdout.splitlines()[-1] == "installed from the wheelhouse", done.stdout + done.stderr
+def last_line(done: subprocess.CompletedProcess[str]) -> str:
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout.splitlines()[-1]
 
 
-def test_install_after_downloading_into_the_wheelhouse(tmp_path: Path) -> None:
-    done = run_install(tmp_path, install_offline=1)
-    assert done.returncode == 0 and done.stdout.splitlines()[-1] == "installed after downloading", done.stdout + done.stderr
+def test_the_task_renders_the_install_script_template() -> None:
+    assert "install.sh.j2" in install_task()["ansible.builtin.shell"]["cmd"]
 
 
-@pytest.mark.parametrize("failing", ["wheel", "install"])
+def test_pip_installs_from_the_wheelhouse_when_it_has_everything(tmp_path: Path) -> None:
+    done, calls = run_install(tmp_path)
+    assert last_line(done) == "installed offline (pip, requirements)"
+    assert not [c for c in calls if c.startswith("pip wheel")]
+
+
+def test_pip_installs_after_downloading_into_the_wheelhouse(tmp_path: Path) -> None:
+    done, calls = run_install(tmp_path, rcs={"pip-install-offline": 1})
+    assert last_line(done) == "installed after downloading (pip, requirements)"
+    assert [c.split()[1] for c in calls if c.startswith("pip")] == ["install", "wheel", "install"]
+
+
+@pytest.mark.parametrize("failing", ["pip-wheel", "pip-install"])
 def test_a_failing_dependency_install_fails_the_task_with_pips_error(tmp_path: Path, failing: str) -> None:
     """Before the fix the script went on after pip failed and printed "installed after downloading":
     the marker was written over an empty virtualenv."""
-    done = run_install(tmp_path, install_offline=1, **{failing: 1})
+    done, _ = run_install(tmp_path, rcs={"pip-install-offline": 1, failing: 1})
     assert done.returncode != 0, done.stdout + done.stderr
     assert "installed" not in done.stdout  # the line the marker records
     assert "No matching distribution found for prodready-no-such-package==0.0.0" in done.stderr
+
+
+def test_pip_is_upgraded_in_the_venv_first(tmp_path: Path) -> None:
+    """The interpreter's bundled pip (23.x) refuses a hashed export with extras."""
+    _, calls = run_install(tmp_path, app_pip_version="26.3")
+    pips = [c for c in calls if c.startswith("pip ")]
+    assert "pip==26.3" in pips[0].split() and "-r" in pips[1].split()
+
+
+def test_uv_syncs_the_lock_file_offline_first(tmp_path: Path) -> None:
+    done, calls = run_install(tmp_path, files=("pyproject.toml", "uv.lock", "requirements.txt"), app_installer="uv")
+    assert last_line(done) == "installed offline (uv, uv_lock)"
+    assert calls[0].startswith("uv venv") and "--python" in calls[0]
+    sync = calls[1].split()
+    assert sync[:2] == ["uv", "sync"] and {"--frozen", "--no-dev", "--no-editable", "--offline"} <= set(sync)
+    assert len(calls) == 2
+
+
+def test_uv_downloads_what_the_cache_lacks(tmp_path: Path) -> None:
+    done, calls = run_install(tmp_path, files=("pyproject.toml", "uv.lock"), app_installer="uv", rcs={"uv-sync-offline": 1})
+    assert last_line(done) == "installed after downloading (uv, uv_lock)"
+    assert "--offline" not in calls[-1].split() and calls[-1].startswith("uv sync")
+
+
+def test_a_failing_uv_install_fails_with_its_error(tmp_path: Path) -> None:
+    done, _ = run_install(tmp_path, app_installer="uv", rcs={"uv-pip-install-offline": 1, "uv-pip-install": 1})
+    assert done.returncode != 0 and "installed" not in done.stdout
+    assert "No matching distribution found" in done.stderr
+
+
+@pytest.mark.parametrize(("files", "installer", "mode"), [
+    (("pyproject.toml", "uv.lock", "requirements.txt"), "uv", "uv_lock"),
+    (("pyproject.toml", "uv.lock", "requirements.txt"), "pip", "requirements"),  # pip cannot read uv.lock
+    (("requirements.txt",), "uv", "requirements"),
+    (("pyproject.toml",), "uv", "project"),
+    (("pyproject.toml",), "pip", "project"),
+])
+def test_auto_picks_the_lock_then_the_requirements_then_the_project(tmp_path: Path, files: tuple[str, ...], installer: str,
+                                                                     mode: str) -> None:
+    done, _ = run_install(tmp_path, files=files, app_installer=installer)
+    assert last_line(done).endswith(f"({installer}, {mode})")
+
+
+def test_the_project_is_installed_from_its_tree(tmp_path: Path) -> None:
+    """Mode project with pip: `pip install <release>` from the index (never a wheel from the wheelhouse:
+    the project's version often stays while its code changes)."""
+    done, calls = run_install(tmp_path, files=("pyproject.toml",), app_install_mode="project")
+    assert last_line(done) == "installed from the index (pip, project)"
+    assert calls[-1].split()[-1] == str(tmp_path / "srv" / "releases" / "1.0.0") and "--no-index" not in calls[-1]
+
+
+@pytest.mark.parametrize("installer", ["uv", "pip"])
+def test_requirements_mode_can_install_the_project_too(tmp_path: Path, installer: str) -> None:
+    done, calls = run_install(tmp_path, files=("requirements.txt", "pyproject.toml"), app_installer=installer,
+                              app_install_mode="requirements", app_install_project=True)
+    assert last_line(done).endswith(f"({installer}, requirements)")
+    release = str(tmp_path / "srv" / "releases" / "1.0.0")
+    project = [c for c in calls if release in c.split() and "--no-deps" in c.split()]
+    assert project, calls
+
+
+def test_a_rebuilt_release_is_not_served_a_cached_build_of_the_project(tmp_path: Path) -> None:
+    """uv caches a local project's build by path and pyproject.toml's mtime; archives have fixed mtimes."""
+    run_install(tmp_path, files=("pyproject.toml", "uv.lock"), app_installer="uv")
+    assert (tmp_path / "srv" / "releases" / "1.0.0" / "pyproject.toml").stat().st_mtime > 1704067200
+
+
+@pytest.mark.parametrize(("files", "variables", "message"), [
+    ((), {}, "app_install_mode auto: release 1.0.0 has none of uv.lock, requirements.txt (app_requirements_file)"),
+    (("requirements.txt",), {"app_install_mode": "uv_lock", "app_installer": "uv"},
+     "app_install_mode uv_lock: release 1.0.0 has no uv.lock"),
+    (("uv.lock",), {"app_install_mode": "uv_lock"}, "app_install_mode uv_lock needs app_installer uv"),
+    (("uv.lock",), {"app_install_mode": "requirements"}, "release 1.0.0 has no requirements.txt (app_requirements_file)"),
+    (("requirements.txt",), {"app_install_mode": "project"}, "app_install_mode project: release 1.0.0 has neither pyproject.toml"),
+])
+def test_a_release_without_what_its_mode_needs_is_refused(tmp_path: Path, files: tuple[str, ...], variables: dict[str, Any],
+                                                          message: str) -> None:
+    done, calls = run_install(tmp_path, files=files, **variables)
+    assert done.returncode != 0 and message in done.stderr, done.stderr
+    assert not calls  # nothing created or installed
 
 
 def test_a_failed_build_removes_the_cached_archive_too() -> None:

@@ -1,18 +1,22 @@
-"""scripts/build-sample-app: reproducible release archives of tests/fixtures/sampleapp."""
+"""scripts/build-sample-app: reproducible release archives of tests/fixtures/sampleapp; the sample app's
+three dependency declarations (pyproject.toml, uv.lock, requirements.txt) agree."""
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
 import subprocess
 import tarfile
+import tomllib
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "build-sample-app"
-ROOT_ENTRIES = {"app", "migrations", "alembic.ini", "gunicorn.conf.py", "requirements.txt", "VERSION"}
+ROOT_ENTRIES = {"app", "migrations", "alembic.ini", "gunicorn.conf.py", "pyproject.toml", "uv.lock", "requirements.txt", "VERSION"}
+SAMPLEAPP = ROOT / "tests" / "fixtures" / "sampleapp"
 
 
 def build(output: Path, *args: str) -> tuple[Path, str]:
@@ -70,7 +74,33 @@ def test_fail_deps_pins_a_requirement_that_cannot_install(tmp_path: Path) -> Non
     with tarfile.open(archive) as tar:
         requirements = tar.extractfile("requirements.txt").read().decode()  # type: ignore[union-attr]
     assert requirements.rstrip().endswith("prodready-no-such-package==0.0.0")
-    assert (ROOT / "tests" / "fixtures" / "sampleapp" / "requirements.txt").read_text() in requirements  # the real pins stay
+    assert (SAMPLEAPP / "requirements.txt").read_text() in requirements  # the real pins stay
+    # A requirements.txt-only project: the install fails whatever app_install_mode auto picks.
+    assert {name.split("/")[0] for name in members(archive)} == ROOT_ENTRIES - {"pyproject.toml", "uv.lock"} | {"FAIL_DEPS"}
+
+
+def pins(lines: list[str]) -> dict[str, str]:
+    """name -> version of `name[extras]==version` lines (comments and blank lines skipped)."""
+    found = {}
+    for line in lines:
+        match = re.match(r"^([A-Za-z0-9_.-]+)(\[[^]]*\])?==([^\s;]+)", line.strip())
+        if match:
+            found[match.group(1).lower()] = match.group(3)
+    return found
+
+
+def test_requirements_pyproject_and_lock_pin_the_same_versions() -> None:
+    """requirements.txt (app_install_mode requirements, pip) installs what uv.lock (uv_lock) installs."""
+    project = tomllib.loads((SAMPLEAPP / "pyproject.toml").read_text())["project"]
+    lock = tomllib.loads((SAMPLEAPP / "uv.lock").read_text())
+    dev = {"pytest", "iniconfig", "pluggy", "pygments", "colorama"}  # the dev group, not installed (--no-dev)
+    locked = {p["name"]: p["version"] for p in lock["package"] if p["name"] != project["name"] and p["name"] not in dev}
+    locked.pop("tzdata", None)  # Windows only (sys_platform == 'win32')
+    required = pins((SAMPLEAPP / "requirements.txt").read_text().splitlines())
+    assert required == locked
+    assert pins(project["dependencies"]).items() <= required.items()
+    direct = next(p for p in lock["package"] if p["name"] == project["name"])
+    assert {d["name"] for d in direct["dependencies"]} == set(pins(project["dependencies"]))
 
 
 @pytest.mark.parametrize("args", [[], ["bad/version"], ["1.0", "--variant", "broken"], ["-x", "1.0"]])

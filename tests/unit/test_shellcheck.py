@@ -26,7 +26,11 @@ HOST_SCRIPTS: dict[str, tuple[str, dict[str, Any]]] = {
     "prodready-backup-restore-test": ("backup", {"backup_databases": ["app"],
                                                  "backup_restore_test_tables": [{"database": "app", "table": "items"}]}),
     "prodready-converged": ("converged", {}),
+    "install.sh": ("app", {"app_python": "/usr/bin/python3.12", "app_pip_extra_args": ["--require-hashes"],
+                           "app_uv_sync_extra_args": ["--extra", "postgres"]}),
 }
+# Templates not rendered to /usr/local/sbin (the release install script runs as one task's script).
+TEMPLATE_PATHS = {"install.sh": "srv/app/releases/install.sh.j2"}
 
 
 def shellcheck() -> str:
@@ -68,6 +72,7 @@ def test_every_host_script_template_is_checked() -> None:
 def test_rendered_host_scripts_are_shellcheck_clean(script: str, tmp_path: Path) -> None:
     role, overrides = HOST_SCRIPTS[script]
     rendered = tmp_path / script
-    rendered.write_text(render_role_template(role, f"usr/local/sbin/{script}.j2", ansible_managed="managed", **overrides))
+    template = TEMPLATE_PATHS.get(script, f"usr/local/sbin/{script}.j2")
+    rendered.write_text(render_role_template(role, template, ansible_managed="managed", **overrides))
     out = subprocess.run([shellcheck(), "-f", "gcc", str(rendered)], capture_output=True, text=True, check=False)
     assert out.returncode == 0, out.stdout + out.stderr

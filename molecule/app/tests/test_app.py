@@ -112,6 +112,17 @@ def test_interpreter_per_strategy(host: Any) -> None:
         assert "/opt/python/" in host.file("/srv/app/current/.venv/pyvenv.cfg").content_string
 
 
+def test_the_lock_file_installs_the_project_into_its_venv(host: Any) -> None:
+    """app_install_mode auto with uv.lock: `uv sync --frozen`, the project itself installed (not editable),
+    so its package imports from the venv wherever the command runs; no pip in a uv-made venv."""
+    marker = host.file("/srv/app/releases/1.0.0/.prodready-release").content_string
+    assert "install=installed after downloading (uv, uv_lock)" in marker or "install=installed offline (uv, uv_lock)" in marker, marker
+    out = host.check_output("cd / && /srv/app/current/.venv/bin/python -c "
+                            "'import app, importlib.metadata as m; print(app.__file__, m.version(\"sampleapp\"))'")
+    assert "/.venv/lib/python3." in out and "/site-packages/app/__init__.py" in out and out.endswith(" 1.0.0"), out
+    assert host.file("/opt/prodready/uv/0.13.9/bin/uv").is_file
+
+
 def test_migration_created_the_table(host: Any) -> None:
     query = "select to_regclass('public.items'), version_num from alembic_version"
     out = host.check_output(f"runuser -u postgres -- psql -d app -Atc \"{query}\"")
@@ -188,8 +199,8 @@ def test_deploy_under_load_fails_no_request(host: Any) -> None:
     time.sleep(3)
     result = deploy(host, "1.1.0")
     assert result.rc == 0, result.output[-3000:]
-    # Same requirements as 1.0.0: installed offline from the wheelhouse, no index access.
-    assert "requirements=installed from the wheelhouse" in host.file("/srv/app/releases/1.1.0/.prodready-release").content_string
+    # Same uv.lock as 1.0.0: synced offline from uv's cache, no index access.
+    assert "install=installed offline (uv, uv_lock)" in host.file("/srv/app/releases/1.1.0/.prodready-release").content_string
     for _ in range(90):
         if "Requests/sec" in host.file("/tmp/wrk.out").content_string:
             break
@@ -366,9 +377,10 @@ def test_failed_dependency_install_leaves_no_release_and_the_fixed_archive_rebui
     deploy_host(host)
     serving = version(host)
     build_sample_app("1.4.0-deps", "fail-deps")
-    result = deploy(host, "1.4.0-deps")
+    # With pip (app_installer pip; the fail-deps archive holds requirements.txt only).
+    result = deploy(host, "1.4.0-deps", app_installer="pip")
     assert result.rc != 0, result.output[-3000:]
-    assert 'Building release 1.4.0-deps failed at "Install the requirements' in result.output, result.output[-3000:]
+    assert 'Building release 1.4.0-deps failed at "Install the dependencies of the release with pip' in result.output, result.output[-3000:]
     assert "No matching distribution found for prodready-no-such-package==0.0.0" in result.output  # pip's error
     assert "ModuleNotFoundError" not in result.output and "migration of release" not in result.output
     assert not host.file("/srv/app/releases/1.4.0-deps").exists
@@ -377,9 +389,12 @@ def test_failed_dependency_install_leaves_no_release_and_the_fixed_archive_rebui
     assert version(host) == serving
 
     build_sample_app("1.4.0-deps", "ok")
-    result = deploy(host, "1.4.0-deps")
+    result = deploy(host, "1.4.0-deps", app_installer="pip")
     assert result.rc == 0, result.output[-3000:]
-    assert "requirements=installed" in host.file("/srv/app/releases/1.4.0-deps/.prodready-release").content_string
+    # auto with pip: requirements.txt (pip cannot read uv.lock), into a venv whose pip was upgraded first.
+    marker = host.file("/srv/app/releases/1.4.0-deps/.prodready-release").content_string
+    assert "install=installed after downloading (pip, requirements)" in marker, marker
+    assert host.check_output("/srv/app/releases/1.4.0-deps/.venv/bin/pip --version").startswith("pip 26.3 ")
     assert host.check_output("/srv/app/releases/1.4.0-deps/.venv/bin/python -c 'import fastapi, celery; print(1)'") == "1"
     assert version(host) == "1.4.0-deps"
 
