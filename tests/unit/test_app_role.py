@@ -41,7 +41,7 @@ def install_task() -> dict[str, Any]:
 # pip-wheel, pip-install (after a wheel, or from the index).
 FAKE_PYTHON = """#!/bin/bash
 echo "python $*" >> "$FAKE/calls"
-if [ "$1" = -m ] && [ "$2" = venv ]; then mkdir -p "$3/bin"; cp "$FAKE/pip" "$3/bin/pip"; exit 0; fi
+if [ "$1 $2 $3" = "-m venv --clear" ]; then mkdir -p "$4/bin"; cp "$FAKE/pip" "$4/bin/pip"; exit 0; fi
 exec python3 "$@"
 """
 FAKE_PIP = """#!/bin/bash
@@ -322,3 +322,54 @@ def test_shared_directories_served_by_a_site(sites: list[dict[str, Any]], served
 def test_each_release_links_its_env_and_shared_paths() -> None:
     links = value("__app_release_links", app_shared_paths=[{"path": "app/media", "shared": "media"}])
     assert links == [{"path": ".env", "shared": ""}, {"path": "app/media", "shared": "media"}]
+
+
+# ------------------------------------------------------------------ release integrity in production (#19 item 1)
+
+def preflight_assert(name: str) -> dict[str, Any]:
+    tasks = yaml.safe_load((ROLES / "app" / "tasks" / "preflight.yml").read_text())
+    return next(t for t in tasks if t["name"] == name)
+
+
+def assert_outcome(task: dict[str, Any], **overrides: Any) -> str | None:
+    """What the preflight assert does with these values: None when skipped or passing, else its message."""
+    templar = role_templar("app", **{**BASE, "app_version": "1.2.0", **overrides})
+    if not templar.template(trusted("{{ " + task["when"] + " }}")):
+        return None
+    if all(templar.template(trusted("{{ " + condition + " }}")) for condition in task["ansible.builtin.assert"]["that"]):
+        return None
+    return str(templar.template(trusted(task["ansible.builtin.assert"]["fail_msg"])))
+
+
+SHA = "a" * 64
+
+
+@pytest.mark.parametrize(("overrides", "refused"), [
+    ({"app_archive_url": "https://artifacts.example.com/app-{version}.tar.gz", "app_archive_sha256": SHA}, False),
+    ({"app_archive_url": "file:///srv/drop/app-{version}.tar.gz", "app_archive_sha256": SHA}, False),
+    ({"app_archive_src": "/build/app-{version}.tar.gz", "app_archive_sha256": SHA}, False),
+    ({"app_archive_url": "https://artifacts.example.com/app-{version}.tar.gz", "app_archive_sha256": ""}, True),
+    ({"app_archive_url": "http://artifacts.example.com/app-{version}.tar.gz", "app_archive_sha256": SHA}, True),
+    ({"app_archive_url": "http://172.17.0.1:8765/app-{version}.tar.gz", "app_archive_sha256": SHA, "app_archive_allow_http": True}, False),
+    ({"app_archive_url": "http://172.17.0.1:8765/app-{version}.tar.gz", "app_archive_sha256": "", "app_archive_allow_http": True}, True),
+    # Outside production, or without a release to build (site.yml's set-up run), nothing is asked.
+    ({"app_archive_url": "http://x/app.tar.gz", "app_archive_sha256": "", "app_environment": "staging"}, False),
+    ({"app_archive_url": "http://x/app.tar.gz", "app_archive_sha256": "", "app_version": ""}, False),
+    ({"app_source": "git", "app_git_repo": "https://git.example.com/app.git", "app_archive_sha256": ""}, False),
+])
+def test_production_takes_only_a_pinned_archive_over_https(overrides: dict[str, Any], refused: bool) -> None:
+    """Before the fix an empty digest was a warning and http:// was accepted, while root installs what the archive lists."""
+    message = assert_outcome(preflight_assert("Assert the release archive is pinned in production"), **overrides)
+    assert (message is not None) == refused, message
+    if refused:
+        assert "app_archive_sha256 is required" in message and "app_archive_allow_http" in message
+
+
+@pytest.mark.parametrize("digest", ["abc", SHA + "0", "g" * 64])
+def test_ci_deploy_refuses_a_malformed_digest_before_anything_runs(tmp_path: Path, digest: str) -> None:
+    env = {**os.environ, "DEPLOY_ENV": "staging", "APP_VERSION": "1.2.0", "VAULT_PASSWORD": "x", "SSH_PRIVATE_KEY": "x",
+           "SSH_KNOWN_HOSTS": "x", "APP_SHA256": digest, "RUNNER_TEMP": str(tmp_path)}
+    done = subprocess.run([str(ROLES.parent / "scripts" / "ci-deploy")], env=env, capture_output=True, text=True, check=False,
+                          cwd=ROLES.parent)
+    assert done.returncode != 0 and f"APP_SHA256 '{digest}' is not a sha256 (64 hex digits)" in done.stderr, done.stderr
+    assert not list(tmp_path.iterdir())  # no credentials written
