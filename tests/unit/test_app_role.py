@@ -373,3 +373,24 @@ def test_ci_deploy_refuses_a_malformed_digest_before_anything_runs(tmp_path: Pat
                           cwd=ROLES.parent)
     assert done.returncode != 0 and f"APP_SHA256 '{digest}' is not a sha256 (64 hex digits)" in done.stderr, done.stderr
     assert not list(tmp_path.iterdir())  # no credentials written
+
+
+# ------------------------------------------------------------------ build packages (#16 item 10)
+
+def build_task(name: str, section: str = "block") -> dict[str, Any]:
+    tasks = yaml.safe_load((ROLES / "app" / "tasks" / "release.yml").read_text())
+    return next(t for t in next(t for t in tasks if "block" in t)[section] if t["name"].startswith(name))
+
+
+def test_only_the_build_packages_this_build_added_are_removed() -> None:
+    """gcc was there before (another role's, or the operator's): it stays; libpq-dev (never installed)
+    and python3-dev (removed, config files left: 'rc') were added by the build and go again."""
+    task = build_task("Remove the build packages this build added", "always")
+    before = {"stdout_lines": ["ii  gcc", "rc  python3-dev"]}
+    templar = role_templar("app", **BASE, app_build_packages=["libpq-dev", "gcc", "python3-dev"], app_build_packages_remove=True,
+                           __app_build_packages_before=before, **trusted(task["vars"]))
+    assert templar.template(trusted(task["ansible.builtin.apt"]["name"])) == ["libpq-dev", "python3-dev"]
+    assert task["ansible.builtin.apt"]["state"] == "absent"
+    query = role_templar("app", **BASE, app_build_packages=["libpq-dev", "gcc"]).template(
+        trusted(build_task("Find which build packages are installed already")["ansible.builtin.command"]["argv"]))
+    assert query[:2] == ["dpkg-query", "--show"] and query[-2:] == ["libpq-dev", "gcc"]

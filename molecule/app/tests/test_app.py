@@ -531,12 +531,17 @@ def test_build_commands_write_the_release_before_it_is_frozen(host: Any) -> None
 
 
 def test_a_failing_build_command_stops_the_deploy_named(host: Any) -> None:
+    """Also #16 item 10: the build packages are there during the build (command 1 passes) and the ones
+    the build added are gone after it, the failed one too."""
     deploy_host(host)
     build_sample_app("1.5.0-build", "ok")
     before = version(host)
-    result = deploy(host, "1.5.0-build", app_build_commands=["true", "sh -c 'echo static files broken >&2; exit 3'"])
+    assert host.run("dpkg-query --show --showformat='${db:Status-Abbrev}' libpq-dev").stdout.strip() != "ii"
+    result = deploy(host, "1.5.0-build", app_build_packages=["libpq-dev"], app_build_packages_remove=True,
+                    app_build_commands=["dpkg-query --show libpq-dev", "sh -c 'echo static files broken >&2; exit 3'"])
     assert result.rc != 0
     assert "(build command 2/2: sh -c 'echo static files broken >&2; exit 3')" in result.output, result.output[-3000:]
+    assert host.run("dpkg-query --show --showformat='${db:Status-Abbrev}' libpq-dev").stdout.strip() != "ii"
     assert "static files broken" in result.output
     assert version(host) == before
     assert not host.file("/srv/app/releases/1.5.0-build").exists
