@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -394,3 +395,34 @@ def test_only_the_build_packages_this_build_added_are_removed() -> None:
     query = role_templar("app", **BASE, app_build_packages=["libpq-dev", "gcc"]).template(
         trusted(build_task("Find which build packages are installed already")["ansible.builtin.command"]["argv"]))
     assert query[:2] == ["dpkg-query", "--show"] and query[-2:] == ["libpq-dev", "gcc"]
+
+
+# ------------------------------------------------------------------ the deploy lock (#20 item 6)
+
+def run_lock(tmp_path: Path, age_seconds: int | None, **variables: Any) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """tasks/lock.yml's lock script against a state dir under tmp_path, with a lock of another run
+    started age_seconds ago (None: no lock)."""
+    state = tmp_path / "srv" / "state"
+    state.mkdir(parents=True)
+    lock = state / "deploy.lock"
+    if age_seconds is not None:
+        lock.write_text(f"token=other\nversion=0.9\nby=ci@runner\nstarted={int(time.time()) - age_seconds}\n")
+    task = next(t for t in yaml.safe_load((ROLES / "app" / "tasks" / "lock.yml").read_text()) if t["name"] == "Take the deploy lock")
+    lock_vars = {"__app_lock_token": "mine", "__app_lock_by": "me@laptop", "__app_lock_version": "1.2.0"}
+    templar = role_templar("app", **BASE, app_root=str(tmp_path / "srv"), app_version="1.2.0", **lock_vars, **variables)
+    script = templar.template(trusted(task["ansible.builtin.shell"]["cmd"]))
+    return subprocess.run(["/bin/bash", "-c", script], capture_output=True, text=True, check=False), lock
+
+
+@pytest.mark.parametrize(("age", "break_lock", "taken"), [
+    (None, False, True),
+    (60, False, False),
+    (60, True, False),       # a deploy still running: app_deploy_break_lock leaves its lock alone (broke it before the fix)
+    (31 * 60, False, False),  # stale, reported
+    (31 * 60, True, True),   # stale and asked to break: broken, taken
+])
+def test_break_lock_breaks_only_a_stale_lock(tmp_path: Path, age: int | None, break_lock: bool, taken: bool) -> None:
+    done, lock = run_lock(tmp_path, age, app_deploy_break_lock=break_lock)
+    assert (done.returncode == 0) == taken, done.stdout + done.stderr
+    assert ("token=mine" in lock.read_text()) == taken
+    assert ("broke the lock" in done.stdout) == (taken and age is not None)

@@ -289,6 +289,12 @@ def test_rollback_to_the_warm_standby_only_moves_nginx(host: Any) -> None:
 
 def test_stale_deploy_lock_is_reported_then_broken(host: Any) -> None:
     deploy_host(host)
+    # A deploy that is running (its lock one minute old) keeps its lock even when asked to break it.
+    host.run("printf 'token=live\\nversion=0.9\\nby=ci@running\\nstarted=%s\\n' $(( $(date +%s) - 60 )) > /srv/app/state/deploy.lock")
+    result = deploy(host, "1.0.0", app_deploy_break_lock=True)
+    assert result.rc != 0 and "Another deploy is in progress" in result.output and "only a stale lock is broken" in result.output, \
+        result.output[-2000:]
+    assert "token=live" in host.file("/srv/app/state/deploy.lock").content_string
     host.run("printf 'token=dead\\nversion=0.9\\nby=ci@killed\\nstarted=1\\n' > /srv/app/state/deploy.lock")
     result = deploy(host, "1.0.0")
     assert result.rc != 0 and "Stale deploy lock" in result.output and "app_deploy_break_lock" in result.output, result.output[-2000:]
