@@ -93,6 +93,19 @@ def test_status_names_both_slots_and_the_standby_freshness(host: Host) -> None:
     assert host.run("status").stdout.split() == ["blue", "1.1.0", "active", "1.0.0", "active", "yes"]
 
 
+def test_the_live_slot_is_what_nginx_serves_not_a_stale_record(host: Host) -> None:
+    """#20 item 6: a deploy killed after it wrote the upstream file (green) but before it recorded the
+    slot leaves active-slot at blue; nginx serves green on its next reload, so green is live (before the
+    fix status said blue, and the next deploy started the new release in green: traffic moved unchecked)."""
+    (host.root / "upstream.conf").write_text("# managed\nserver 127.0.0.1:8002;\n")
+    assert host.run("status").stdout.split() == ["green", "1.1.0", "active", "1.1.0", "active", "yes"]
+
+
+def test_without_an_upstream_file_the_record_names_the_live_slot(host: Host) -> None:
+    (host.root / "upstream.conf").unlink()
+    assert host.run("status").stdout.split()[0] == "blue"
+
+
 def test_rollback_to_the_warm_standby_moves_nginx_and_records_it(host: Host) -> None:
     done = host.run("rollback")
     assert done.returncode == 0 and done.stdout.startswith("switched green 1.0.0 "), done.stdout + done.stderr

@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+import yaml
 
 from conftest import (
     PROJECT,
@@ -552,3 +553,22 @@ def test_a_failing_build_command_stops_the_deploy_named(host: Any) -> None:
     assert version(host) == before
     assert not host.file("/srv/app/releases/1.5.0-build").exists
     assert not host.file("/srv/app/state/deploy.lock").exists
+
+
+def test_a_failure_after_the_health_gate_leaves_no_lock_and_the_next_deploy_proceeds(host: Any) -> None:
+    """#20 item 6: a process unit that cannot start fails the switch after traffic moved (not the health
+    gate, whose path released the lock before): the run releases its lock on the way out (it stayed
+    before the fix), so the next deploy needs no app_deploy_break_lock."""
+    deploy_host(host)
+    defaults = yaml.safe_load((PROJECT / "roles" / "app" / "defaults" / "main.yml").read_text())["app_processes"]
+    broken = [*defaults, {"name": "broken", "command": ".venv/bin/prodready-no-such-program", "singleton": False}]
+    build_sample_app("1.6.0-lock", "ok")
+    try:
+        result = deploy(host, "1.6.0-lock", app_processes=broken)
+        assert result.rc != 0 and "app-broken" in result.output, result.output[-3000:]
+        assert not host.file("/srv/app/state/deploy.lock").exists
+    finally:
+        host.run("systemctl disable --now app-broken.service; rm -f /etc/systemd/system/app-broken.service; systemctl daemon-reload")
+    result = deploy(host, "1.6.0-lock")
+    assert result.rc == 0, result.output[-3000:]
+    assert version(host) == "1.6.0-lock"
