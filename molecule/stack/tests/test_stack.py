@@ -151,14 +151,19 @@ def test_killed_deploy_is_reported_then_recovers(hosts: dict[str, Any], tmp_path
     deploy = PLAYBOOKS / "deploy.yml"
     limit = f"{WEB},{DB}"  # deploy.yml reads DATABASE_URL from the db host
     killed = start_play(deploy, limit, tmp_path, extra_vars={"app_version": "1.1.0"})
-    kill_when(killed, tmp_path / "play.log", "TASK [prodready.webstack.app : Install the requirements")
+    kill_when(killed, tmp_path / "play.log", "TASK [prodready.webstack.app : Install the dependencies of the release")
     assert app_json(hosts[MON], "/version")["version"] == "1.0.0"
     assert hosts[WEB].file("/srv/app/state/deploy.lock").exists
 
     refused = run_play(deploy, limit, extra_vars={"app_version": "1.1.0", "app_deploy_lock_stale_minutes": 0})
     assert_refused(refused, WEB, "Stale deploy lock", "version=1.1.0", "app_deploy_break_lock=true")
 
-    recovered = run_play(deploy, limit, extra_vars={"app_version": "1.1.0", "app_deploy_break_lock": True})
+    # The lock is seconds old: app_deploy_break_lock alone keeps it (a running deploy's lock stays); the
+    # operator who checked that no deploy runs declares it stale (#20 item 6).
+    kept = run_play(deploy, limit, extra_vars={"app_version": "1.1.0", "app_deploy_break_lock": True})
+    assert_refused(kept, WEB, "Another deploy is in progress", "only a stale lock is broken")
+    recovered = run_play(deploy, limit, extra_vars={"app_version": "1.1.0", "app_deploy_break_lock": True,
+                                                    "app_deploy_lock_stale_minutes": 0})
     assert recovered.rc == 0 and "broke the lock" in recovered.output, recovered.output[-4000:]
     assert app_json(hosts[MON], "/version")["version"] == "1.1.0"
     assert app_json(hosts[MON], "/health/ready")["status"] == "ok"
