@@ -1,4 +1,5 @@
-"""Platform filters: the key a role's support list and version tables are indexed by."""
+"""Platform filters: the key a role's support list and version tables are indexed by, the one list of
+supported platforms every role checks, and container detection (#21 item 2: each once, here)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,12 @@ options:
     required: true
 """
 
+# The platforms the collection supports, for every role: how each is tested is in the README
+# ("Supported platforms"). A role that supports fewer would say so here, by name.
+SUPPORTED_PLATFORMS: tuple[str, ...] = ("Debian-12", "Debian-13", "Ubuntu-22", "Ubuntu-24")
+# virtualization_type values of a container guest (systemd's detect-virt names and Ansible's).
+CONTAINER_TYPES = frozenset({"docker", "container", "containerd", "lxc", "podman", "systemd-nspawn"})
+
 _UBUNTU_LTS = re.compile(r"^(?P<year>[0-9]{2})\.04(\.[0-9]+)?$")
 
 
@@ -38,8 +45,22 @@ def platform_key(facts: Mapping[str, Any]) -> str:
     return f"{distribution}-{major}"
 
 
+def supported_platforms(role: str) -> list[str]:
+    """The platform keys role supports (the same list for every role of the collection)."""
+    if not str(role).strip():
+        raise ValueError("supported_platforms needs the role's name")
+    return list(SUPPORTED_PLATFORMS)
+
+
+def in_container(facts: Mapping[str, Any]) -> bool:
+    """A container guest (Docker, LXC, systemd-nspawn...): no clock, kernel or swap of its own to manage.
+    Facts without virtualization data (a rollback that gathers none) count as no container."""
+    return (str(facts.get("virtualization_role", "")) == "guest"
+            and str(facts.get("virtualization_type", "")) in CONTAINER_TYPES)
+
+
 class FilterModule:
     """Ansible filter plugin entry point."""
 
     def filters(self) -> dict[str, Any]:
-        return {"platform_key": platform_key}
+        return {"platform_key": platform_key, "supported_platforms": supported_platforms, "in_container": in_container}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from conftest import load_plugin
@@ -35,3 +37,36 @@ SUPPORTED = ["Debian-12", "Debian-13", "Ubuntu-22", "Ubuntu-24"]
 def test_interim_releases_are_not_supported(version: str) -> None:
     facts = {"distribution": "Ubuntu", "distribution_major_version": version.split(".")[0], "distribution_version": version}
     assert platform.platform_key(facts) not in SUPPORTED
+
+
+ROLES_DIR = Path(__file__).resolve().parents[2] / "roles"
+
+
+def test_every_role_checks_the_one_platform_list() -> None:
+    """#21 item 2: the supported-platform list lives once (plugins/filter/platform.py); before, ten
+    roles each wrote their own copy."""
+    roles = [vars_file.parts[-3] for vars_file in sorted(ROLES_DIR.glob("*/vars/main.yml"))
+             if f"__{vars_file.parts[-3]}_supported_platforms" in vars_file.read_text()]
+    assert len(roles) == 10
+    for role in roles:
+        text = (ROLES_DIR / role / "vars" / "main.yml").read_text()
+        assert f"__{role}_supported_platforms: \"{{{{ '{role}' | prodready.webstack.supported_platforms }}}}\"" in text, role
+    assert platform.supported_platforms("app") == ["Debian-12", "Debian-13", "Ubuntu-22", "Ubuntu-24"]
+    with pytest.raises(ValueError):
+        platform.supported_platforms("")
+
+
+@pytest.mark.parametrize(("facts", "expected"), [
+    ({"virtualization_role": "guest", "virtualization_type": "docker"}, True),
+    ({"virtualization_role": "guest", "virtualization_type": "systemd-nspawn"}, True),
+    ({"virtualization_role": "guest", "virtualization_type": "kvm"}, False),   # a VM has its own kernel and clock
+    ({"virtualization_role": "host", "virtualization_type": "docker"}, False),  # a Docker host
+    ({}, False),                                                              # no facts gathered (rollback)
+])
+def test_in_container(facts: dict[str, str], expected: bool) -> None:
+    assert platform.in_container(facts) is expected
+
+
+def test_no_role_keeps_its_own_container_detection() -> None:
+    copies = [str(path) for path in ROLES_DIR.glob("*/vars/main.yml") if "virtualization_type" in path.read_text()]
+    assert copies == []
