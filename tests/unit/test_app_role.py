@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -426,3 +427,40 @@ def test_break_lock_breaks_only_a_stale_lock(tmp_path: Path, age: int | None, br
     assert (done.returncode == 0) == taken, done.stdout + done.stderr
     assert ("token=mine" in lock.read_text()) == taken
     assert ("broke the lock" in done.stdout) == (taken and age is not None)
+
+
+UNLOCK_PLAY = """
+- hosts: here
+  gather_facts: false
+  vars:
+    __app_lock_file: {lock}
+  tasks:
+    - ansible.builtin.set_fact:
+        __app_lock_token: mine
+    - ansible.builtin.set_fact:
+        __app_lock_token: mine
+      delegate_to: gone
+      delegate_facts: true
+    - ansible.builtin.include_tasks: {tasks}/unlock.yml
+      vars: {hosts}
+"""
+
+
+@pytest.mark.parametrize(("holder", "hosts", "released"), [
+    ("mine", "{}", True),                                    # the success path: this host, this run's lock
+    ("other", "{}", False),                                  # another run's lock stays
+    ("mine", "{__app_unlock_hosts: [here, gone]}", True),    # unlock-all.yml: an unreachable host does not stop it
+])
+def test_unlock_releases_only_this_runs_lock(tmp_path: Path, holder: str, hosts: str, released: bool) -> None:
+    """tasks/unlock.yml (also unlock-all.yml's one implementation) run by ansible-playbook on this machine."""
+    lock = tmp_path / "deploy.lock"
+    lock.write_text(f"token={holder}\nstarted=0\n")
+    (tmp_path / "inventory.yml").write_text(yaml.safe_dump({"all": {"hosts": {
+        "here": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable},
+        "gone": {"ansible_host": "127.0.0.1", "ansible_port": 1, "ansible_ssh_common_args": "-o ConnectTimeout=2"},
+    }}}))
+    (tmp_path / "play.yml").write_text(UNLOCK_PLAY.format(lock=lock, tasks=ROLES / "app" / "tasks", hosts=hosts))
+    done = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-i", "inventory.yml", "play.yml"],
+                          cwd=tmp_path, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert lock.exists() != released
