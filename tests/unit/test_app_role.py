@@ -145,6 +145,19 @@ def test_uv_syncs_the_lock_file_offline_first(tmp_path: Path) -> None:
     assert len(calls) == 2
 
 
+@pytest.mark.parametrize(("files", "variables"), [
+    (("pyproject.toml", "uv.lock"), {}),
+    (("requirements.txt", "pyproject.toml"), {"app_install_project": True}),
+    (("pyproject.toml",), {}),
+])
+def test_uv_compiles_the_bytecode_of_every_install(tmp_path: Path, files: tuple[str, ...], variables: dict[str, Any]) -> None:
+    """The release is read-only at run time: without .pyc files every worker start compiled every import
+    (uv does not compile by default; pip does). Failed before: a first deploy's readiness took 75 s."""
+    _, calls = run_install(tmp_path, files=files, app_installer="uv", **variables)
+    installs = [c.split() for c in calls if c.startswith(("uv sync", "uv pip install"))]
+    assert installs and all("--compile-bytecode" in c for c in installs), calls
+
+
 def test_uv_downloads_what_the_cache_lacks(tmp_path: Path) -> None:
     done, calls = run_install(tmp_path, files=("pyproject.toml", "uv.lock"), app_installer="uv", rcs={"uv-sync-offline": 1})
     assert last_line(done) == "installed after downloading (uv, uv_lock)"
