@@ -92,6 +92,7 @@ def test_readiness_report_probes_as_nginx_forwards_and_says_what_was_checked(hos
     detail lists the checks the endpoint reported instead of assuming "(database, Redis)"."""
     result = assert_readiness(host, "app", all_items_pass(7), show=True)
     assert "/health/ready -> 200; checks reported: database ok, migrations ok (0002), redis ok" in result.output, result.output[-3000:]
+    assert "App readiness check answers 200 (database, Redis)" not in result.output  # the title assumed them
 
 
 def test_units_order_after_the_local_services_only(host: Any) -> None:
