@@ -108,3 +108,24 @@ def test_bad_arguments_are_refused(tmp_path: Path, args: list[str]) -> None:
     done = subprocess.run([str(SCRIPT), *args, "--output-dir", str(tmp_path)], capture_output=True, text=True, check=False)
     assert done.returncode != 0
     assert not list(tmp_path.iterdir())
+
+
+def test_the_django_project_archive(tmp_path: Path) -> None:
+    """--project djangoapp: the Django sample as a release (molecule/stack deploys it): no requirements.txt
+    and no collected static files (the deploy's collectstatic writes them), reproducible like the other."""
+    archive, sha = build(tmp_path, "1.0.0", "--project", "djangoapp")
+    assert archive == tmp_path / "djangoapp-1.0.0.tar.gz" and sha == hashlib.sha256(archive.read_bytes()).hexdigest()
+    entries = members(archive)
+    assert {name.split("/")[0] for name in entries} == {"manage.py", "shop", "items", "static", "pyproject.toml", "uv.lock", "VERSION"}
+    assert {"shop/settings.py", "shop/wsgi.py", "items/migrations/0001_initial.py", "static/shop/app.css"} <= set(entries)
+    assert not [name for name in entries if "__pycache__" in name or name.startswith("staticfiles")]
+    assert build(tmp_path / "again", "1.0.0", "--project", "djangoapp")[1] == sha
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("--project", "flask"), "--project 'flask': use sampleapp or djangoapp"),
+    (("--project", "djangoapp", "--variant", "fail-ready"), "the djangoapp project has variant ok only"),
+])
+def test_unknown_projects_and_django_variants_are_refused(tmp_path: Path, args: tuple[str, ...], message: str) -> None:
+    done = subprocess.run([str(SCRIPT), "1.0.0", *args, "--output-dir", str(tmp_path)], capture_output=True, text=True, check=False)
+    assert done.returncode != 0 and message in done.stderr, done.stderr

@@ -1,10 +1,13 @@
-"""The three-host stack (web, db, monitoring) after site.yml + deploy.yml: cross-host behaviour,
-the readiness report over every host, a deploy killed mid-play, the installed collection."""
+"""The three-host stack (web, db, monitoring) after site.yml + deploy.yml of the Django sample app
+(tests/fixtures/djangoapp): cross-host behaviour, the Django project's own checks (ALLOWED_HOSTS, the SSL
+redirect, collectstatic's manifest, Celery), the readiness report over every host, a deploy killed
+mid-play, a deploy under load, the installed collection."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import tempfile
@@ -73,12 +76,51 @@ def test_app_ready_over_tls_from_the_monitoring_host(hosts: dict[str, Any]) -> N
 
 
 def test_app_sessions_come_from_the_web_host(hosts: dict[str, Any]) -> None:
-    """The release migrated the database on stack-db and its pool is connected from stack-web."""
+    """The release migrated the database on stack-db (Django's migrate) and its connections come from stack-web."""
+    app_json(hosts[MON], "/items")  # a request that holds a connection (CONN_MAX_AGE)
     sql = ("select count(*) from pg_stat_activity where usename = 'app' and client_addr = '{}'; "
-           "select count(*) from alembic_version")
+           "select count(*) from django_migrations where app = 'items'")
     out = hosts[DB].run(f"runuser -u postgres -- psql -d app -Atc \"{sql.format(container_ip(WEB))}\"")
     sessions, revisions = out.stdout.split()
     assert out.rc == 0 and int(sessions) >= 1 and int(revisions) == 1, out.stdout + out.stderr
+
+
+def live_port(web: Any) -> str:
+    """The port nginx sends the site's traffic to (the live slot)."""
+    return web.check_output("grep -oE '127.0.0.1:[0-9]+' /etc/nginx/upstreams/app.conf | head -n 1 | cut -d: -f2")
+
+
+@pytest.mark.parametrize(("headers", "status"), [
+    ("", 400),                                                              # Host 127.0.0.1: not in ALLOWED_HOSTS
+    ("-H 'Host: app.stack.test'", 301),                                     # plain HTTP: SECURE_SSL_REDIRECT
+    ("-H 'Host: app.stack.test' -H 'X-Forwarded-Proto: https'", 200),       # what nginx and the probes send
+])
+def test_the_django_app_keeps_allowed_hosts_and_the_ssl_redirect_on(hosts: dict[str, Any], headers: str, status: int) -> None:
+    """#16 item 5: the project's own ALLOWED_HOSTS and SSL redirect stay on; the deploy's health gate and
+    the readiness report ask as nginx forwards (the deploy in converge passed its gate)."""
+    code = hosts[WEB].check_output(f"curl -s -o /dev/null -w '%{{http_code}}' {headers} http://127.0.0.1:{live_port(hosts[WEB])}/health/ready")
+    assert code == str(status)
+
+
+def test_collected_static_files_are_served_hashed_and_cached(hosts: dict[str, Any]) -> None:
+    """collectstatic (app_build_commands) wrote the manifest into the release before it was frozen;
+    whitenoise serves the hashed name through nginx over TLS with a far-future cache header."""
+    manifest = json.loads(hosts[WEB].file("/srv/app/current/staticfiles/staticfiles.json").content_string)
+    hashed = manifest["paths"]["shop/app.css"]
+    assert hashed != "shop/app.css", manifest
+    out = hosts[MON].run(f"curl -s -D - -o /dev/null {CURL_APP.removeprefix('curl -s ')}/static/{hashed}")
+    assert out.rc == 0 and out.stdout.startswith("HTTP/") and " 200" in out.stdout.splitlines()[0], out.stdout
+    assert "max-age=315360000" in out.stdout.lower(), out.stdout
+
+
+def test_celery_beat_and_worker_run_the_projects_tasks(hosts: dict[str, Any]) -> None:
+    """Beat schedules items.tasks.heartbeat every 30 s through Redis; the worker runs it."""
+    for _ in range(50):
+        journal = hosts[WEB].run("journalctl -u app-worker --no-pager -o cat --since '-10min'").stdout
+        if "items.tasks.heartbeat" in journal and "succeeded" in journal:
+            return
+        time.sleep(2)
+    pytest.fail(f"no heartbeat task succeeded in the worker's journal:\n{journal[-2000:]}")
 
 
 @pytest.mark.parametrize("source,reachable", [(WEB, True), (MON, False)])
@@ -145,6 +187,25 @@ def kill_when(play: subprocess.Popen[str], log: Path, marker: str, timeout: floa
     play.wait(timeout=30)
 
 
+def start_load(client: Any) -> None:
+    """Bounded load on the site (2 connections, a new one per request so nginx's graceful reload closing
+    idle keep-alive connections is not counted; at most 5 minutes), until stop_load."""
+    client.run("rm -f /tmp/wrk.out; systemd-run --unit wrk-load --collect sh -c "
+               "'exec wrk -t1 -c2 -d300s -H \"Connection: close\" https://app.stack.test/version > /tmp/wrk.out 2>&1'")
+    time.sleep(3)
+
+
+def stop_load(client: Any) -> str:
+    """Stop the load (wrk prints its summary on SIGINT) and return wrk's report."""
+    client.run("systemctl kill --signal=INT wrk-load")
+    for _ in range(30):
+        report = client.file("/tmp/wrk.out").content_string
+        if "Requests/sec" in report:
+            return report
+        time.sleep(1)
+    pytest.fail(f"wrk printed no summary:\n{client.file('/tmp/wrk.out').content_string}")
+
+
 def test_killed_deploy_is_reported_then_recovers(hosts: dict[str, Any], tmp_path: Path) -> None:
     """deploy.yml killed while it builds release 1.1.0: 1.0.0 keeps serving, the next run reports
     the lock the killed run left, breaking it converges, and a re-run then changes nothing."""
@@ -162,9 +223,15 @@ def test_killed_deploy_is_reported_then_recovers(hosts: dict[str, Any], tmp_path
     # operator who checked that no deploy runs declares it stale (#20 item 6).
     kept = run_play(deploy, limit, extra_vars={"app_version": "1.1.0", "app_deploy_break_lock": True})
     assert_refused(kept, WEB, "Another deploy is in progress", "only a stale lock is broken")
+    # The deploy that recovers builds and switches to 1.1.0 under load from the monitoring host (#16: zero
+    # failed requests for the Django app too).
+    start_load(hosts[MON])
     recovered = run_play(deploy, limit, extra_vars={"app_version": "1.1.0", "app_deploy_break_lock": True,
                                                     "app_deploy_lock_stale_minutes": 0})
+    report = stop_load(hosts[MON])
     assert recovered.rc == 0 and "broke the lock" in recovered.output, recovered.output[-4000:]
+    requests = int(re.search(r"(\d+) requests in", report).group(1))
+    assert requests > 50 and "Non-2xx" not in report and "Socket errors" not in report, report
     assert app_json(hosts[MON], "/version")["version"] == "1.1.0"
     assert app_json(hosts[MON], "/health/ready")["status"] == "ok"
     assert not hosts[WEB].file("/srv/app/state/deploy.lock").exists
