@@ -54,3 +54,17 @@ def test_aliases_and_shared_paths_are_consistent(block: dict[str, Any]) -> None:
     assert all(item["shared"] in writable for item in block.get("app_shared_paths", []))
     upstreams = [site.get("upstream_file") for site in block["nginx_sites"]]
     assert f"/etc/nginx/upstreams/{block['app_name']}.conf" in upstreams, "app_nginx_upstream_file's default is not a site's"
+
+
+# What describes the Django project itself (not its site, archive or secrets): molecule/stack deploys these
+# exactly as README.md's block has them.
+PROJECT_SHAPE = ["app_web_command", "app_build_commands", "app_release_commands", "app_processes", "app_env", "app_env_aliases"]
+
+
+def test_the_django_block_is_what_molecule_stack_deploys() -> None:
+    django = next(block for block in readme_blocks() if block["app_name"] == "shop")
+    # molecule.yml escapes a literal $ as $$ (molecule substitutes ${VAR} from its environment).
+    stack = yaml.safe_load((PROJECT / "molecule" / "stack" / "molecule.yml").read_text().replace("$$", "$"))
+    web = stack["provisioner"]["inventory"]["group_vars"]["web"]
+    assert {key: web.get(key) for key in PROJECT_SHAPE} == {key: django[key] for key in PROJECT_SHAPE}
+    assert "${APP_PORT}" in web["app_web_command"]
