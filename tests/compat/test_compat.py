@@ -90,6 +90,10 @@ def test_redis_conf(platform: str, check: MakeCheck) -> None:
 # ---------------------------------------------------------------- nginx
 NGINX_SITE = {"name": "app", "server_names": ["app.example.test", "www.app.example.test"],
               "static_path": "/srv/app/static", "media_path": "/srv/app/media"}
+# A built single-page app in front of the API (#16 item 8): index, hashed assets over both slots, proxied paths.
+NGINX_SPA_SITE = {"name": "spa", "server_names": ["spa.example.test"], "spa_root": "/srv/app/current/frontend/dist",
+                  "spa_asset_roots": ["/srv/app/slots/blue/frontend/dist", "/srv/app/slots/green/frontend/dist"],
+                  "spa_proxy_paths": ["/api/", "/health/"], "websocket_paths": ["/ws/"], "media_path": "/srv/app/media"}
 
 
 @pytest.mark.parametrize("platform", PLATFORMS)
@@ -102,18 +106,20 @@ def test_nginx_config(platform: str, check: MakeCheck) -> None:
     for stale in (etc / "sites-enabled").iterdir():  # the role keeps only its own sites
         stale.unlink()
     shipped_version = shipped(platform, "nginx")
-    values = {"__nginx_version": shipped_version, "nginx_sites": [NGINX_SITE], "nginx_acme_email": "ops@example.test"}
+    values = {"__nginx_version": shipped_version, "nginx_sites": [NGINX_SITE, NGINX_SPA_SITE], "nginx_acme_email": "ops@example.test"}
     files = {
         "nginx.conf": ("nginx", "etc/nginx/nginx.conf.j2"),
         "conf.d/prodready.conf": ("nginx", "etc/nginx/conf.d/prodready.conf.j2"),
         "sites-enabled/00-default.conf": ("nginx", "etc/nginx/sites-enabled/00-default.conf.j2"),
         "sites-enabled/00-stub-status.conf": ("nginx", "etc/nginx/sites-enabled/00-stub-status.conf.j2"),
         "sites-enabled/app.conf": ("nginx", "etc/nginx/sites-enabled/site.conf.j2"),
+        "sites-enabled/spa.conf": ("nginx", "etc/nginx/sites-enabled/site.conf.j2"),
         "conf.d/app-metrics.conf": ("app", "etc/nginx/conf.d/app-metrics.conf.j2"),
     }
+    sites = {"sites-enabled/spa.conf": role_value(platform, "nginx", "__nginx_sites[1]", **values)}
     site = role_value(platform, "nginx", "__nginx_sites[0]", **values)
     for dest, (role, template) in files.items():
-        text = relocate(render(platform, role, template, site=site, **values),
+        text = relocate(render(platform, role, template, site=sites.get(dest, site), **values),
                         c.tmp, "/etc/nginx/", "/var/log/nginx/", "/run/nginx.pid", "/srv/", "/var/www/")
         for included in re.findall(rf"include ({re.escape(str(c.tmp))}/\S+);", text):  # switchable upstream files
             write(Path(included), "server 127.0.0.1:8000;\n")

@@ -322,6 +322,10 @@ BAD_INPUT = [
                  ["nginx_real_ip_from lists 0.0.0.0/0, which is the whole Internet", "X-Forwarded-For"], id="real-ip-world"),
     pytest.param({"nginx_internal_paths": ["/"]}, ["internal_paths (or nginx_internal_paths) paths like /metrics, not /",
                                                   "(got /)"], id="internal-root"),
+    # Two locations for one prefix: nginx -t would refuse the file (duplicate location).
+    pytest.param({"nginx_sites": [{"name": "app", "server_names": ["app.example.com"], "spa_root": "/srv/spa",
+                                   "spa_proxy_paths": ["/assets/"]}]},
+                 ["nginx_sites[0] (app)", "no prefix twice", "(got /assets/, /assets/"], id="spa-prefix-twice"),
     pytest.param({"nginx_real_ip_from": ["999.999.999.999/99"]},
                  ["nginx_real_ip_from must list IPv4/IPv6 addresses or CIDRs; not valid: 999.999.999.999/99"], id="real-ip-invalid"),
 ]
@@ -365,3 +369,28 @@ def test_websocket_upgrades_pass_and_stay_open_under_websocket_paths(host: Any, 
     lines = out.stdout.splitlines()
     assert out.rc == 0 and lines[:1] == ["HTTP/1.1 101 Switching Protocols"], out.stdout + out.stderr
     assert lines[-1] == echo, out.stdout
+
+
+@pytest.mark.parametrize(("path", "body", "cache"), [
+    ("/", "prodready spa", "no-cache"),
+    ("/orders/42/edit", "prodready spa", "no-cache"),                         # a client-side route
+    ("/assets/app-5e1f.js", "live build", "public, max-age=31536000, immutable"),
+    ("/assets/app-0a2b.js", "previous build", "public, max-age=31536000, immutable"),  # from spa_asset_roots
+    ("/api/hello.txt", "prodready api", None),                                # spa_proxy_paths: the upstream's
+])
+def test_a_single_page_app_is_served_with_its_routes_assets_and_api(host: Any, path: str, body: str, cache: str | None) -> None:
+    """#16 item 8: the admin site serves a built SPA from spa_root; deep links answer index.html (never cached),
+    hashed assets are cached for a year and found in the previous build too, /api/ is proxied."""
+    out = curl(host, ADMIN, path, args="-k -D -")
+    assert out.rc == 0, out.stderr
+    head, _, content = out.stdout.partition("\r\n\r\n")
+    assert head.split()[1] == "200" and body in content, out.stdout
+    got = {k.strip().lower(): v.strip() for k, v in (line.split(":", 1) for line in head.splitlines()[1:] if ":" in line)}
+    if cache:
+        assert got.get("cache-control") == cache, got
+    assert got.get("content-security-policy") == "default-src 'none'; style-src 'self'; frame-ancestors 'none'", got
+
+
+def test_a_missing_asset_is_a_404_not_the_index_and_not_cached(host: Any) -> None:
+    out = curl(host, ADMIN, "/assets/app-gone.js", args="-k -o /dev/null -D - -w '%{http_code}'")
+    assert out.stdout.endswith("404") and "immutable" not in out.stdout.lower(), out.stdout
