@@ -334,6 +334,54 @@ def test_shared_directories_served_by_a_site(sites: list[dict[str, Any]], served
     assert value("__app_served_shared_dirs", nginx_sites=sites) == served
 
 
+@pytest.mark.parametrize(("sites", "frontend", "dirs"), [
+    ([{"name": "app", "media_path": "/srv/app/shared/media"}], "", ["/srv/app", "/srv/app/shared"]),
+    ([{"name": "app"}], "frontend/dist", ["/srv/app", "/srv/app/releases", "/srv/app/slots"]),
+    ([{"name": "app", "media_path": "/srv/app/shared/media"}], "dist", ["/srv/app", "/srv/app/shared", "/srv/app/releases", "/srv/app/slots"]),
+    ([{"name": "app"}], "", []),
+])
+def test_nginx_passes_through_to_what_it_serves_only(sites: list[dict[str, Any]], frontend: str, dirs: list[str]) -> None:
+    assert value("__app_nginx_pass_dirs", nginx_sites=sites, app_frontend_dir=frontend) == dirs
+
+
+FAKE_SETFACL = """#!/bin/bash
+echo "setfacl $*" >> "$FAKE/calls"
+"""
+
+
+def run_frontend_acl(tmp_path: Path, frontend: str, files: tuple[str, ...]) -> tuple[subprocess.CompletedProcess[str], list[str], Path]:
+    """release.yml's frontend ACL task for a release under tmp_path holding files, with a fake setfacl."""
+    release = tmp_path / "srv" / "releases" / "1.0.0"
+    for name in files:
+        (release / name).parent.mkdir(parents=True, exist_ok=True)
+        (release / name).write_text("")
+    fake = tmp_path / "fake"
+    (fake / "bin").mkdir(parents=True)
+    (fake / "bin" / "setfacl").write_text(FAKE_SETFACL)
+    (fake / "bin" / "setfacl").chmod(0o755)
+    task = next(t for t in yaml.safe_load((ROLES / "app" / "tasks" / "release.yml").read_text())[1]["block"]
+                if t["name"].startswith("Let nginx's group read the release's frontend"))
+    script = role_templar("app", **BASE, app_root=str(tmp_path / "srv"), app_version="1.0.0", app_frontend_dir=frontend,
+                          app_web_server_group="www-data").template(trusted(task["ansible.builtin.shell"]["cmd"]))
+    done = subprocess.run(["/bin/bash", "-c", script], capture_output=True, text=True, check=False,
+                          env={**os.environ, "FAKE": str(fake), "PATH": f"{fake / 'bin'}:{os.environ['PATH']}"})
+    calls = (fake / "calls").read_text().splitlines() if (fake / "calls").exists() else []
+    return done, calls, release
+
+
+def test_the_frontend_is_readable_by_nginx_and_its_parents_passable(tmp_path: Path) -> None:
+    done, calls, release = run_frontend_acl(tmp_path, "frontend/dist/", ("frontend/dist/index.html", "frontend/dist/assets/app-1.js"))
+    assert done.returncode == 0, done.stderr
+    assert calls == [f"setfacl -m g:www-data:x {release}/frontend", f"setfacl -m g:www-data:x {release}",
+                     f"setfacl -R -m g:www-data:rX {release}/frontend/dist"]
+
+
+def test_a_release_without_the_frontends_index_fails_naming_the_variable(tmp_path: Path) -> None:
+    done, calls, _ = run_frontend_acl(tmp_path, "frontend/dist", ("frontend/src/main.ts",))
+    assert done.returncode != 0 and calls == []
+    assert "app_frontend_dir=frontend/dist: release 1.0.0 has no" in done.stderr and "app_build_commands" in done.stderr
+
+
 def test_each_release_links_its_env_and_shared_paths() -> None:
     links = value("__app_release_links", app_shared_paths=[{"path": "app/media", "shared": "media"}])
     assert links == [{"path": ".env", "shared": ""}, {"path": "app/media", "shared": "media"}]

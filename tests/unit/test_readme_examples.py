@@ -32,9 +32,9 @@ def spec(role: str) -> dict[str, Any]:
     return specs["argument_specs"]["main"]["options"]
 
 
-def test_the_readme_has_the_fastapi_and_django_blocks() -> None:
+def test_the_readme_has_the_fastapi_django_and_spa_blocks() -> None:
     names = [block["app_name"] for block in readme_blocks()]
-    assert names == ["api", "shop"]
+    assert names == ["api", "shop", "app"]
 
 
 @pytest.mark.parametrize("block", readme_blocks(), ids=lambda b: b["app_name"])

@@ -15,7 +15,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "build-sample-app"
-ROOT_ENTRIES = {"app", "migrations", "alembic.ini", "gunicorn.conf.py", "pyproject.toml", "uv.lock", "requirements.txt", "VERSION"}
+ROOT_ENTRIES = {"app", "migrations", "alembic.ini", "gunicorn.conf.py", "pyproject.toml", "uv.lock", "requirements.txt", "frontend", "VERSION"}
 SAMPLEAPP = ROOT / "tests" / "fixtures" / "sampleapp"
 
 
@@ -129,3 +129,17 @@ def test_the_django_project_archive(tmp_path: Path) -> None:
 def test_unknown_projects_and_django_variants_are_refused(tmp_path: Path, args: tuple[str, ...], message: str) -> None:
     done = subprocess.run([str(SCRIPT), "1.0.0", *args, "--output-dir", str(tmp_path)], capture_output=True, text=True, check=False)
     assert done.returncode != 0 and message in done.stderr, done.stderr
+
+
+def test_each_release_has_its_built_frontend_with_its_own_hashed_asset(tmp_path: Path) -> None:
+    """frontend/dist as Vite leaves it: index.html names /assets/app-<hash>.js, which differs per version
+    (molecule/app serves it through nginx, the previous release's asset too)."""
+    assets = []
+    for version in ("1.0.0", "1.1.0"):
+        archive = build(tmp_path / version, version)[0]
+        with tarfile.open(archive) as tar:
+            index = tar.extractfile("frontend/dist/index.html").read().decode()  # type: ignore[union-attr]
+            asset = re.search(r'src="/assets/(app-[0-9a-f]{8}\.js)"', index).group(1)  # type: ignore[union-attr]
+            assert f"frontend/dist/assets/{asset}" in tar.getnames() and f"sampleapp frontend {version}" in index
+        assets.append(asset)
+    assert assets[0] != assets[1]

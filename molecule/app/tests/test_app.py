@@ -226,6 +226,36 @@ def test_deploy_under_load_fails_no_request(host: Any) -> None:
     assert version(host) == "1.1.0"
 
 
+def page(host: Any, path: str) -> tuple[str, dict[str, str], str]:
+    """Status, headers (lower-case names) and body of a GET through nginx."""
+    out = host.run(f"curl -sk -D - --max-time 20 '{SITE}{path}'")
+    head, _, body = out.stdout.partition("\r\n\r\n")
+    headers = {k.strip().lower(): v.strip() for k, v in (line.split(":", 1) for line in head.splitlines()[1:] if ":" in line)}
+    return (head.split() or ["", "0"])[1], headers, body
+
+
+def asset_of(index: str) -> str:
+    return re.search(r'src="(/assets/app-[0-9a-f]{8}\.js)"', index).group(1)  # type: ignore[union-attr]
+
+
+def test_the_releases_spa_is_served_by_nginx_and_the_previous_builds_assets_too(host: Any) -> None:
+    """#16 item 8: nginx serves the live release's frontend/dist (app_frontend_dir, readable by nginx's group
+    through an ACL) at / and for client-side routes, never cached; the hashed asset of the live release and of
+    the standby one (a page loaded before the switch asks for it) are served and cached for a year."""
+    deploy_host(host)
+    live = version(host)
+    status, headers, body = page(host, "/")
+    assert status == "200" and f"sampleapp frontend {live}" in body and headers.get("cache-control") == "no-cache", (status, headers, body)
+    assert page(host, "/orders/7/edit")[2] == body
+    slots = {host.file(f"/srv/app/slots/{slot}").linked_to.rsplit("/", 1)[-1] for slot in ("blue", "green")}
+    assert live in slots and len(slots) == 2, slots  # the previous release waits in the standby slot
+    for release in sorted(slots):
+        asset = asset_of(host.file(f"/srv/app/releases/{release}/frontend/dist/index.html").content_string)
+        status, headers, _ = page(host, asset)
+        assert status == "200" and headers.get("cache-control") == "public, max-age=31536000, immutable", (release, status, headers)
+    assert host.file("/srv/app/releases").mode & 0o007 == 0  # nginx reads through the ACL, not world permissions
+
+
 def test_unready_release_is_stopped_and_old_keeps_serving(host: Any) -> None:
     deploy_host(host)
     live_slot = host.file("/srv/app/state/active-slot").content_string.strip()
