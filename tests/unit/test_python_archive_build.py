@@ -28,3 +28,18 @@ def test_two_builds_started_together_give_one_verified_archive(tmp_path: Path) -
     assert hashlib.sha256(Path(archive).read_bytes()).hexdigest() == digest
     assert Path(archive + ".sha256").read_text().split() == [digest, Path(archive).name]
     assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == [Path(archive).name, Path(archive).name + ".sha256"]
+
+
+@pytest.mark.skipif(not SOURCE.is_dir() or shutil.which("patchelf") is None, reason="needs the pyenv CPython and patchelf")
+def test_a_cached_archive_that_does_not_match_its_digest_is_rebuilt(tmp_path: Path) -> None:
+    """What the old race left on disk (one build's archive, the other's digest) was served as it was: every
+    scenario's download then failed its sha256 check until the cache was removed by hand."""
+    env = {**os.environ, "ARTIFACTS_DIR": str(tmp_path), "PYTHON_ARCHIVE_SOURCE": str(SOURCE)}
+    script = [str(PROJECT / "scripts" / "build-python-archive")]
+    archive, digest = subprocess.run(script, env=env, text=True, capture_output=True, check=True).stdout.split()
+    Path(archive).write_bytes(b"a different build")
+    rebuilt = subprocess.run(script, env=env, text=True, capture_output=True, check=True)
+    assert "building cpython-" in rebuilt.stderr, rebuilt.stderr  # not served from the cache
+    again = rebuilt.stdout.split()
+    assert again[0] == archive and hashlib.sha256(Path(archive).read_bytes()).hexdigest() == again[1]
+    assert Path(archive + ".sha256").read_text().split()[0] == again[1]
