@@ -337,7 +337,8 @@ def test_shared_directories_served_by_a_site(sites: list[dict[str, Any]], served
 @pytest.mark.parametrize(("sites", "frontend", "dirs"), [
     ([{"name": "app", "media_path": "/srv/app/shared/media"}], "", ["/srv/app", "/srv/app/shared"]),
     ([{"name": "app"}], "frontend/dist", ["/srv/app", "/srv/app/releases", "/srv/app/slots"]),
-    ([{"name": "app", "media_path": "/srv/app/shared/media"}], "dist", ["/srv/app", "/srv/app/shared", "/srv/app/releases", "/srv/app/slots"]),
+    ([{"name": "app", "media_path": "/srv/app/shared/media"}], "dist",
+     ["/srv/app", "/srv/app/shared", "/srv/app/releases", "/srv/app/slots"]),
     ([{"name": "app"}], "", []),
 ])
 def test_nginx_passes_through_to_what_it_serves_only(sites: list[dict[str, Any]], frontend: str, dirs: list[str]) -> None:

@@ -15,7 +15,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "build-sample-app"
-ROOT_ENTRIES = {"app", "migrations", "alembic.ini", "gunicorn.conf.py", "pyproject.toml", "uv.lock", "requirements.txt", "frontend", "VERSION"}
+ROOT_ENTRIES = {"app", "migrations", "alembic.ini", "gunicorn.conf.py", "pyproject.toml", "uv.lock", "requirements.txt",
+                "frontend", "VERSION"}
 SAMPLEAPP = ROOT / "tests" / "fixtures" / "sampleapp"
 
 
